@@ -1,0 +1,275 @@
+"""The ``crnn`` command line: every subcommand is a thin wrapper over a library function.
+
+A problem the user caused (a bad file, folder or checkpoint) prints one line on
+stderr and exits with code 2; nothing already written is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from crnn.errors import CrnnError
+
+
+def _print(result: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
+    if as_json or text is None:
+        print(json.dumps(result, indent=2, default=_jsonable))
+    else:
+        print(text(result))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+# --- subcommands -------------------------------------------------------------------------------
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from crnn.corpora import describe, read_corpus
+
+    info = describe(read_corpus(args.path))
+
+    def text(d: dict) -> str:
+        labels = ", ".join(f"{k} {v}" for k, v in d["label_counts"].items())
+        genders = ", ".join(f"{k} {v}" for k, v in d["genders"].items())
+        return (
+            f"{d['format']} corpus at {d['root']}: {d['utterances']} utterances, "
+            f"{d['total_seconds'] / 3600:.2f} h, {d['speakers']} speakers ({genders})\n"
+            f"labels: {labels}\nunreadable files: {len(d['unreadable'])}"
+        )
+
+    _print(info, args.json, text)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from crnn.models import list_models
+
+    rows = list_models()
+    _print(rows, args.json, lambda r: _table(r, ["name", "family", "paper", "input", "parameters"]))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from crnn.train import train
+
+    card = train(
+        args.model,
+        args.corpus,
+        split=args.split,
+        fold=args.fold,
+        noisy=args.noisy,
+        noise_dir=args.noise_dir,
+        out_dir=args.out,
+        seed=args.seed,
+        max_epochs=args.max_epochs,
+        max_minutes=args.max_minutes,
+    )
+    metrics = card.get("metrics", {}).get("test", {})
+    _print(
+        {"model": card["model"], "out": str(args.out or ""), "test": metrics},
+        args.json,
+        lambda d: json.dumps(d["test"], indent=2),
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from crnn.evaluate import evaluate
+
+    result = evaluate(args.model, args.corpus, split=args.split, noisy=args.noisy)
+    _print(result, args.json, lambda r: f"UA {r['ua']:.3f}  WA {r['wa']:.3f}  on {r['n']} utterances")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from crnn.evaluate import predict_files
+
+    failed = False
+    results = []
+    for item in predict_files(args.model, args.files):
+        if "error" in item:
+            print(item["error"], file=sys.stderr)
+            failed = True
+            continue
+        results.append(item)
+        if not args.json:
+            top = item["probabilities"][item["label"]]
+            print(f"{item['file']}: {item['label']} ({top:.0%})")
+            for row in item["over_time"]:
+                print(f"  {row['start']:5.1f}-{row['end']:5.1f} s  {row['label']}")
+    if args.json:
+        _print(results, True)
+    return 2 if failed else 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from crnn.baselines import run_baseline
+
+    result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from crnn.report import build_report, update_readme
+
+    table = build_report()
+    if args.readme:
+        update_readme(args.readme, table)
+    print(table)
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from crnn.probe import run_probe
+
+    result = run_probe(args.model, args.corpus, figure=args.figure, projection=args.projection)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_cells(args: argparse.Namespace) -> int:
+    from crnn.cells import run_cells
+
+    result = run_cells(args.model, args.files, corpus=args.corpus, figure=args.figure, top=args.top)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from crnn.explain import run_explain
+
+    result = run_explain(args.model, args.file, target=args.target, method=args.method, figure=args.figure)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_noiselab(args: argparse.Namespace) -> int:
+    from crnn.noiselab import run_noiselab
+
+    result = run_noiselab(args.model, args.file, noise=args.noise, snr_db=args.snr)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from crnn.bench import run_bench
+
+    result = run_bench(corpus=args.corpus, app=not args.no_app)
+    _print(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crnn", description="CRNN Lens: look inside CNN+LSTM speech emotion models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true", help="print JSON")
+        return p
+
+    p = add("corpus", cmd_corpus, "report what a corpus folder holds")
+    p.add_argument("path")
+
+    add("models", cmd_models, "list every registered model")
+
+    p = add("train", cmd_train, "train a registered model on a corpus folder")
+    p.add_argument("--model", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--split", choices=["tvt", "loso"], default="tvt")
+    p.add_argument("--fold", type=int, default=None, help="LOSO fold (speaker index)")
+    p.add_argument("--noisy", action="store_true", help="noise augmentation, paper 001 Sec. 5.2")
+    p.add_argument("--noise-dir", default=None, help="folder of noise recordings (default: coloured noise)")
+    p.add_argument("--out", default=None, help="checkpoint folder (default checkpoints/<model>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-epochs", type=int, default=30)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
+
+    p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
+    p.add_argument("--model", default=None, help="shipped model name or checkpoint folder")
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
+    p.add_argument("--noisy", action="store_true")
+
+    p = add("predict", cmd_predict, "predict the emotion of audio files")
+    p.add_argument("--model", default=None)
+    p.add_argument("files", nargs="+")
+
+    p = add("baseline", cmd_baseline, "openSMILE functionals + SVM baseline")
+    p.add_argument("--features", choices=["egemaps", "compare"], required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--split", choices=["tvt", "loso"], default="tvt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="also write the result JSON here")
+
+    p = add("report", cmd_report, "results table of shipped checkpoints and baselines")
+    p.add_argument("--readme", default=None, help="rewrite the results block of this README")
+
+    p = add("probe", cmd_probe, "module probes: LDA/UMAP, inertia ratios, SVM UA")
+    p.add_argument("--model", default=None)
+    p.add_argument("--corpus", required=True, help="corpus folder or a probe bundle (.npz)")
+    p.add_argument("--figure", default=None, help="write the Fig. 2 grid (.html or .png)")
+    p.add_argument("--projection", choices=["lda", "umap"], default="lda")
+
+    p = add("cells", cmd_cells, "LSTM cells and gates against F0, loudness and energy")
+    p.add_argument("--model", default=None)
+    p.add_argument("files", nargs="*")
+    p.add_argument("--corpus", default=None, help="aggregate over a corpus folder")
+    p.add_argument("--figure", default=None)
+    p.add_argument("--top", type=int, default=5)
+
+    p = add("explain", cmd_explain, "attributions (Captum) for one file")
+    p.add_argument("--model", default=None)
+    p.add_argument("file")
+    p.add_argument("--target", default=None, help="label to explain (default: the prediction)")
+    p.add_argument("--method", choices=["ig", "saliency"], default="ig")
+    p.add_argument("--figure", default=None)
+
+    p = add("noiselab", cmd_noiselab, "how prediction and representations move with noise")
+    p.add_argument("--model", default=None)
+    p.add_argument("file")
+    p.add_argument("--noise", choices=["white", "pink", "brown"], default="pink")
+    p.add_argument("--snr", type=float, default=5.0)
+
+    p = add("bench", cmd_bench, "speed figures")
+    p.add_argument("--corpus", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")
+    p.add_argument("--no-app", action="store_true", help="skip the browser timings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CrnnError as exc:
+        print(f"crnn {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"crnn {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,6 +50,8 @@ def load_audio(
         raise AudioError(f"{label}: no such file")
     if isinstance(source, bytes):
         source = io.BytesIO(source)
+    if hasattr(source, "seek"):
+        source.seek(0)  # an upload may already have been read once (e.g. to play it)
     try:
         info = sf.info(source)
         if hasattr(source, "seek"):

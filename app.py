@@ -1,0 +1,31 @@
+"""CRNN Lens — look inside convolutional-recurrent speech emotion models.
+
+Run with ``streamlit run app.py``. Pages live in ``pages/`` and are thin views
+over :mod:`crnn`; the shared sidebar (model, corpus, clip) is in :mod:`crnn.appkit`.
+"""
+
+import logging
+
+import streamlit as st
+
+from crnn import appkit
+
+st.set_page_config(page_title="CRNN Lens", page_icon="🔎", layout="wide")
+
+PAGES = [
+    st.Page("pages/1_listen.py", url_path="listen", title="Listen and predict", icon="🎧", default=True),
+    st.Page("pages/2_inside.py", url_path="inside", title="Inside the model", icon="🧭"),
+    st.Page("pages/3_cells.py", url_path="cells", title="Cells and prosody", icon="🎼"),
+    st.Page("pages/4_why.py", url_path="why", title="Why this prediction", icon="💡"),
+    st.Page("pages/5_noise.py", url_path="noise", title="Noise lab", icon="🔊"),
+    st.Page("pages/6_zoo.py", url_path="zoo", title="Model zoo", icon="🦓"),
+    st.Page("pages/7_train.py", url_path="train", title="Train", icon="🏋️"),
+]
+
+page = st.navigation(PAGES)
+appkit.sidebar()
+try:
+    page.run()
+except Exception:  # Streamlit's rerun/stop signals are BaseExceptions and pass through
+    logging.getLogger("crnn.app").exception("unexpected error on page %s", page.title)
+    st.error("Sorry, this page ran into an unexpected problem. Try another clip or model; the rest of the app still works.")

@@ -1,0 +1,793 @@
+"""Glue between the Streamlit pages and :mod:`crnn`: session state, folder roots, upload caps, cached loaders.
+
+Nothing scientific happens here. Every number the app shows comes from a library
+function (``crnn.evaluate``, ``crnn.probe``, ``crnn.cells``, ...); this module only
+decides *where* things come from (which folders may be read, which clip is
+selected), *how long* they are kept (Streamlit caches) and *who* sees them
+(``st.session_state``, so two people using one server never see each other's
+clips or results).
+
+Uploads go through :func:`add_clip_bytes`, which tests can call directly with a
+clip's bytes to simulate an upload when no browser is at hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from crnn.audio import AUDIO_SUFFIXES, SAMPLE_RATE, load_audio
+from crnn.errors import AudioError, CheckpointError, CorpusError, CrnnError
+
+log = logging.getLogger("crnn.app")
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+EXAMPLES_DIR = PROJECT_DIR / "checkpoints" / "examples"
+SHARED_DATA_DIR = PROJECT_DIR.parent / "shared" / "data"
+
+MAX_CLIP_SECONDS = 60.0  # longer uploads are refused: page 1 must answer within a second or so
+MAX_UPLOAD_MB = 50  # keep equal to server.maxUploadSize in .streamlit/config.toml
+MAX_SESSION_CLIPS = 6  # uploads and recordings kept per browser session; the oldest is dropped
+UPLOAD_TYPES = [s.lstrip(".") for s in AUDIO_SUFFIXES]
+
+EMOJI = {
+    "anger": "😠",
+    "boredom": "🥱",
+    "calm": "😌",
+    "disgust": "🤢",
+    "excitement": "🤩",
+    "fear": "😨",
+    "frustration": "😤",
+    "happiness": "😄",
+    "neutral": "😐",
+    "sadness": "😢",
+    "surprise": "😲",
+}
+
+# Session-state keys shared by the sidebar and the pages.
+MODEL_KEY = "lens_model"  # selected checkpoint folder (str)
+MODEL_FOLDER_KEY = "lens_model_folder"  # text typed for "my own model folder"
+CORPUS_KEY = "lens_corpus"  # "bundle" or "folder"
+CORPUS_FOLDER_KEY = "lens_corpus_folder"
+CLIP_KEY = "lens_clip"  # name of the selected clip
+CLIPS_KEY = "lens_clips"  # dict name -> Clip: this session's uploads and recordings
+CLIP_ERROR_KEY = "lens_clip_error"
+OWN_FOLDER = "📂 A folder of my own…"
+
+
+def emotion_label(emotion: str) -> str:
+    """``"anger"`` → ``"😠 anger"`` for display."""
+    return f"{EMOJI.get(emotion, '🎭')} {emotion}"
+
+
+# --- folders the app may read ------------------------------------------------------------------
+
+
+def allowed_roots() -> list[Path]:
+    """Folders under which the folder pickers may read.
+
+    ``CRNN_LENS_ROOTS`` (paths joined with ``os.pathsep``) replaces the default:
+    the project folder, the user's home and the project's shared data folder.
+    """
+    env = os.environ.get("CRNN_LENS_ROOTS", "").strip()
+    if env:
+        roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    else:
+        roots = [PROJECT_DIR, Path.home(), SHARED_DATA_DIR]
+    return [r.resolve() for r in roots if r.is_dir()]
+
+
+def user_models_dir() -> Path:
+    """Where models trained in the app are saved: ``CRNN_LENS_MODELS`` or ``~/.crnn_lens/models``."""
+    env = os.environ.get("CRNN_LENS_MODELS", "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".crnn_lens" / "models"
+
+
+def safe_folder(text: str, what: str, error: type[CrnnError] = CrnnError) -> Path:
+    """Resolve a folder typed by the user, refusing anything outside :func:`allowed_roots`."""
+    text = (text or "").strip()
+    if not text:
+        raise error(f"Type the path of {what}.")
+    folder = Path(text).expanduser().resolve()
+    roots = allowed_roots()
+    if not any(folder.is_relative_to(r) for r in roots):
+        shown = ", ".join(str(r) for r in roots)
+        raise error(f"{folder} is outside the folders this app may read ({shown}); set CRNN_LENS_ROOTS to allow it.")
+    if not folder.is_dir():
+        raise error(f"{folder} is not a folder.")
+    return folder
+
+
+# --- clips -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A piece of audio the pages analyse: (N,) float32 samples at 16 kHz, read-only."""
+
+    name: str
+    wave: np.ndarray = field(repr=False)
+    origin: str  # "example" | "upload" | "recording" | "corpus"
+    emotion: str | None = None  # the known label, where there is one
+    gender: str | None = None
+    path: Path | None = None
+
+    @property
+    def seconds(self) -> float:
+        return len(self.wave) / SAMPLE_RATE
+
+    def caption(self) -> str:
+        parts = [f"{self.seconds:.1f} s"]
+        if self.emotion:
+            parts.append(f"acted emotion: {emotion_label(self.emotion)}")
+        if self.gender and self.gender != "unknown":
+            parts.append(f"{self.gender} speaker")
+        return " · ".join(parts)
+
+
+def _frozen(wave: np.ndarray) -> np.ndarray:
+    wave = np.ascontiguousarray(wave, dtype=np.float32)
+    wave.flags.writeable = False
+    return wave
+
+
+@st.cache_resource(show_spinner=False)
+def example_clips() -> dict[str, Clip]:
+    """The shipped example clips (``checkpoints/examples``), loaded once per server."""
+    manifest = EXAMPLES_DIR / "examples.json"
+    if not manifest.is_file():
+        return {}
+    clips = {}
+    for row in json.loads(manifest.read_text()):
+        path = EXAMPLES_DIR / row["file"]
+        name = f"{EMOJI.get(row['emotion'], '🎭')} Example: {row['emotion']}, {row['gender']} voice (actor {row['actor']})"
+        clips[name] = Clip(name, _frozen(load_audio(path)), "example", row["emotion"], row["gender"], path)
+    return clips
+
+
+def session_clips() -> dict[str, Clip]:
+    """This browser session's uploads and recordings (never shared with other sessions)."""
+    return st.session_state.setdefault(CLIPS_KEY, {})
+
+
+def all_clips() -> dict[str, Clip]:
+    return {**session_clips(), **example_clips()}
+
+
+def add_clip_bytes(filename: str, data: bytes, origin: str = "upload") -> Clip:
+    """Decode an upload or recording, keep it in this session and select it.
+
+    Raises :class:`AudioError` (one sentence) for files over the size or
+    duration cap and for anything :func:`crnn.audio.load_audio` refuses.
+    """
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        raise AudioError(f"{filename}: {len(data) / 2**20:.0f} MB is more than the {MAX_UPLOAD_MB} MB upload limit.")
+    if origin == "upload" and Path(filename).suffix.lower() not in AUDIO_SUFFIXES:
+        raise AudioError(f"{filename}: only {', '.join(UPLOAD_TYPES)} files can be analysed.")
+    wave = load_audio(data, max_seconds=MAX_CLIP_SECONDS, name=filename)
+    clips = session_clips()
+    if origin == "recording":
+        name = f"🎙️ My recording {sum(c.origin == 'recording' for c in clips.values()) + 1}"
+    else:
+        name = f"📁 {Path(filename).name}"
+    clips.pop(name, None)
+    clips[name] = Clip(name, _frozen(wave), origin)
+    while len(clips) > MAX_SESSION_CLIPS:
+        clips.pop(next(iter(clips)))
+    st.session_state[CLIP_KEY] = name
+    return clips[name]
+
+
+def _on_new_audio(widget_key: str, origin: str) -> None:
+    """Callback of the upload and record widgets: runs before the rerun, so the sidebar can select the clip."""
+    file = st.session_state.get(widget_key)
+    st.session_state[CLIP_ERROR_KEY] = None
+    if file is None:
+        return
+    try:
+        add_clip_bytes(file.name, file.getvalue(), origin)
+    except CrnnError as exc:
+        st.session_state[CLIP_ERROR_KEY] = str(exc)
+
+
+def audio_inputs(key: str = "lens") -> None:
+    """Upload and record widgets; a new file becomes the selected clip on every page."""
+    left, right = st.columns(2)
+    left.file_uploader(
+        f"Upload a clip ({', '.join(UPLOAD_TYPES)}, up to {MAX_CLIP_SECONDS:.0f} s)",
+        type=UPLOAD_TYPES,
+        key=f"{key}_upload",
+        on_change=_on_new_audio,
+        args=(f"{key}_upload", "upload"),
+    )
+    right.audio_input("…or record yourself", key=f"{key}_record", on_change=_on_new_audio, args=(f"{key}_record", "recording"))
+    message = st.session_state.get(CLIP_ERROR_KEY)
+    if message:
+        st.error(message)
+
+
+def current_clip() -> Clip:
+    """The clip selected in the sidebar; the first example when nothing was chosen."""
+    clips = all_clips()
+    name = st.session_state.get(CLIP_KEY)
+    if name in clips:
+        return clips[name]
+    if not clips:
+        raise AudioError("No clip yet: upload or record one on the Listen and predict page.")
+    return next(iter(clips.values()))
+
+
+def show_clip(clip: Clip) -> None:
+    """Player and a one-line description of the selected clip."""
+    st.audio(clip.wave, sample_rate=SAMPLE_RATE)
+    st.caption(f"**{clip.name}** — {clip.caption()}")
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint in memory. ``lock`` serialises analyses that attach hooks to the shared model."""
+
+    folder: Path
+    model: Any
+    card: dict
+    key: str  # changes whenever the weights change; part of every analysis cache key
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.card["labels"])
+
+
+def _is_checkpoint(folder: Path) -> bool:
+    return (folder / "card.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def model_choices() -> dict[str, str]:
+    """Display name → checkpoint folder, for shipped checkpoints and the user's trained models."""
+    from crnn.checkpoint import list_checkpoints
+
+    choices: dict[str, str] = {}
+    for item in list_checkpoints():
+        folder = Path(item["path"] if isinstance(item, dict) else item)
+        choices[f"{folder.name} (shipped)"] = str(folder)
+    user = user_models_dir()
+    if user.is_dir():
+        for folder in sorted(p for p in user.iterdir() if _is_checkpoint(p)):
+            choices[f"{folder.name} (trained by you)"] = str(folder)
+    return choices
+
+
+def default_model_choice(choices: dict[str, str]) -> str | None:
+    from crnn.checkpoint import DEFAULT_MODEL
+
+    for label, folder in choices.items():
+        if Path(folder).name == DEFAULT_MODEL:
+            return label
+    return next(iter(choices), None)
+
+
+def _weights_stamp(folder: Path) -> str:
+    weights = folder / "model.safetensors"
+    stat = weights.stat()
+    return f"{folder}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def torch_threads() -> int:
+    """Intra-op threads for the app's torch work: ``CRNN_LENS_TORCH_THREADS``, default 1.
+
+    One thread per analysis keeps a small model's prediction at a few tens of
+    milliseconds even when the CPU is busy (several threads spin-wait against each
+    other and against other users' sessions), and lets sessions run side by side.
+    """
+    try:
+        return max(1, int(os.environ.get("CRNN_LENS_TORCH_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _load(folder: str, stamp: str) -> LoadedModel:
+    import torch
+
+    from crnn.checkpoint import load_checkpoint
+
+    torch.set_num_threads(torch_threads())
+    model, card = load_checkpoint(Path(folder))
+    model.eval()
+    return LoadedModel(Path(folder), model, card, card.get("weights_sha256") or stamp)
+
+
+def load_model(folder: str | Path) -> LoadedModel:
+    """Load a checkpoint folder once per server (reloaded when its weights file changes)."""
+    folder = Path(folder)
+    if not _is_checkpoint(folder):
+        raise CheckpointError(f"{folder} holds no model (model.safetensors and card.json are needed).")
+    return _load(str(folder), _weights_stamp(folder))
+
+
+def current_model() -> LoadedModel:
+    """The model picked in the sidebar."""
+    folder = st.session_state.get(MODEL_KEY)
+    if not folder:
+        raise CheckpointError("No trained model yet: train one on the Train page, or pick a model folder in the sidebar.")
+    return load_model(folder)
+
+
+# --- corpus ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorpusChoice:
+    kind: str  # "bundle": the RAVDESS probe bundle shipped with the model; "folder": the user's corpus
+    folder: Path | None = None
+
+    def describe(self) -> str:
+        return "RAVDESS (precomputed)" if self.kind == "bundle" else str(self.folder)
+
+
+def current_corpus() -> CorpusChoice:
+    if st.session_state.get(CORPUS_KEY, "bundle") == "bundle":
+        return CorpusChoice("bundle")
+    folder = safe_folder(st.session_state.get(CORPUS_FOLDER_KEY, ""), "a corpus folder", CorpusError)
+    return CorpusChoice("folder", folder)
+
+
+# --- sidebar -----------------------------------------------------------------------------------
+
+
+def sidebar() -> None:
+    """The one sidebar every page shares: model, corpus and clip, kept in ``st.session_state``."""
+    with st.sidebar:
+        st.markdown("### 🔎 CRNN Lens")
+        try:
+            _model_picker()
+        except CrnnError as exc:
+            st.error(str(exc))
+        _corpus_picker()
+        _clip_picker()
+        st.caption("Example clips: RAVDESS, CC BY-NC-SA 4.0 (Livingstone & Russo, 2018).")
+
+
+def _model_picker() -> None:
+    choices = model_choices()
+    options = [*choices, OWN_FOLDER]
+    pending = st.session_state.pop(MODEL_PENDING_KEY, None)
+    for label, folder in choices.items():
+        if folder == pending:
+            st.session_state["lens_model_pick"] = label
+    if st.session_state.get("lens_model_pick") not in options:
+        st.session_state["lens_model_pick"] = default_model_choice(choices) or OWN_FOLDER
+    pick = st.selectbox("Model", options, key="lens_model_pick", help="The trained network whose behaviour the pages show.")
+    if pick == OWN_FOLDER:
+        text = st.text_input("Model folder (with card.json)", key=MODEL_FOLDER_KEY, placeholder=str(user_models_dir() / "my_model"))
+        st.session_state[MODEL_KEY] = None
+        if text.strip():
+            folder = safe_folder(text, "a model folder", CheckpointError)
+            if not _is_checkpoint(folder):
+                raise CheckpointError(f"{folder} holds no model (model.safetensors and card.json are needed).")
+            st.session_state[MODEL_KEY] = str(folder)
+        elif not choices:
+            st.info("No trained model found yet. Train one on the **Train** page.")
+    else:
+        st.session_state[MODEL_KEY] = choices[pick]
+
+
+def _corpus_picker() -> None:
+    st.radio(
+        "Corpus for the model-wide views",
+        ["bundle", "folder"],
+        key=CORPUS_KEY,
+        format_func=lambda k: "RAVDESS (precomputed)" if k == "bundle" else "📂 A corpus folder of my own",
+        help="Pages 2, 3 and 6 summarise a whole corpus. The shipped RAVDESS results open instantly; "
+        "your own folder is analysed on first use.",
+    )
+    if st.session_state[CORPUS_KEY] == "folder":
+        st.text_input("Corpus folder", key=CORPUS_FOLDER_KEY, placeholder=str(SHARED_DATA_DIR / "ravdess"))
+
+
+def _clip_picker() -> None:
+    clips = all_clips()
+    if not clips:
+        return
+    if st.session_state.get(CLIP_KEY) not in clips:
+        st.session_state[CLIP_KEY] = next(iter(clips))
+    st.selectbox("Clip", list(clips), key=CLIP_KEY, help="Upload or record your own on the Listen and predict page.")
+
+
+# --- page frame --------------------------------------------------------------------------------
+
+
+def intro(title: str, what: str, why: str) -> None:
+    """Page title and the two plain-language sentences every page opens with."""
+    st.title(title)
+    st.markdown(f"{what} {why}")
+
+
+@contextmanager
+def friendly(what: str = "this part") -> Iterator[None]:
+    """Show a CrnnError as one sentence, anything unexpected as one friendly line (logged, never a traceback)."""
+    try:
+        yield
+    except CrnnError as exc:
+        st.error(str(exc))
+    except Exception:
+        log.exception("unexpected error in %s", what)
+        st.error(f"Sorry, {what} could not be shown because of an unexpected problem; the rest of the app still works.")
+
+
+def progress_callback(bar: Any, text: str) -> Callable[..., None]:
+    """Adapt a ``st.progress`` bar to the ``progress(done, total)`` callbacks of :mod:`crnn`."""
+
+    def update(done: float, total: float | None = None, *_: Any, **__: Any) -> None:
+        fraction = done if total is None else done / max(total, 1)
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=text)
+
+    return update
+
+
+# --- cached analyses ---------------------------------------------------------------------------
+# Each takes the model as ``_lm`` (not hashed) and its ``key`` (hashed), so a retrained model
+# never reuses an old result. Results are keyed by the audio's content: another session only
+# reaches an entry by sending the very same samples.
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
+    """``crnn.evaluate.predict_file`` for the selected clip."""
+    from crnn.evaluate import predict_file
+
+    with _lm.lock:
+        return predict_file(_lm.model, _lm.card, np.array(wave))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
+    """Un-normalised log-Mel (T, 40) and MFCC (T, 13) of a clip, for display."""
+    from crnn.features import compute
+
+    wave = np.array(wave)
+    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc")}
+
+
+# --- display figures ---------------------------------------------------------------------------
+# Plain views of numbers computed elsewhere; the science figures (Fig. 2 grids, cell overlays,
+# attribution maps) come from crnn.plots.
+
+
+def emotion_colours(labels: list[str]) -> dict[str, str]:
+    import plotly.express as px
+
+    palette = px.colors.qualitative.Set2 + px.colors.qualitative.Pastel1
+    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(labels))}
+
+
+def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray]) -> Any:
+    """Waveform, log-Mel and MFCC stacked on one shared time axis (seconds)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from crnn.features import frame_times
+
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.25, 0.45, 0.3],
+        subplot_titles=("Waveform", "Log-Mel spectrogram (40 bands)", "MFCC (13 coefficients)"),
+    )
+    step = max(1, len(wave) // 4000)  # a few thousand points draw instantly and look the same
+    t = np.arange(0, len(wave), step) / SAMPLE_RATE
+    fig.add_trace(go.Scatter(x=t, y=wave[::step], mode="lines", line=dict(width=1, color="#4B6BFB"), name="wave",
+                               hovertemplate="%{x:.2f} s<extra></extra>"), row=1, col=1)
+    for row, kind, scale, unit in ((2, "logmel", "Viridis", "band"), (3, "mfcc", "RdBu_r", "coefficient")):
+        x = feats[kind]
+        fig.add_trace(go.Heatmap(z=x.T, x=frame_times(len(x)), colorscale=scale, showscale=False, name=kind,
+                                 hovertemplate=f"%{{x:.2f}} s, {unit} %{{y}}<extra></extra>"), row=row, col=1)
+    fig.update_xaxes(title_text="time (s)", row=3, col=1)
+    fig.update_yaxes(title_text="amplitude", row=1, col=1)
+    fig.update_yaxes(title_text="Mel band", row=2, col=1)
+    fig.update_yaxes(title_text="coefficient", row=3, col=1)
+    fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
+    return fig
+
+
+def probability_figure(probabilities: dict[str, float], height: int = 280) -> Any:
+    """Horizontal bars of class probabilities, the most likely on top."""
+    import plotly.graph_objects as go
+
+    items = sorted(probabilities.items(), key=lambda kv: kv[1])
+    colours = emotion_colours(list(probabilities))
+    fig = go.Figure(go.Bar(
+        x=[p for _, p in items], y=[emotion_label(k) for k, _ in items], orientation="h",
+        marker_color=[colours[k] for k, _ in items], text=[f"{p:.0%}" for _, p in items], textposition="auto",
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+def over_time_figure(over_time: list[dict], labels: list[str]) -> Any:
+    """Class probabilities of successive windows as stacked areas over time (seconds)."""
+    import plotly.graph_objects as go
+
+    centres = [(w["start"] + w["end"]) / 2 for w in over_time]
+    colours = emotion_colours(labels)
+    fig = go.Figure()
+    for label in labels:
+        fig.add_trace(go.Scatter(
+            x=centres, y=[w["probabilities"][label] for w in over_time], name=emotion_label(label),
+            stackgroup="p", mode="lines", line=dict(width=0.5, color=colours[label]),
+            hovertemplate=f"{emotion_label(label)}: %{{y:.0%}} at %{{x:.2f}} s<extra></extra>",
+        ))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
+                      xaxis_title="time (s)", legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+# --- corpora and training ----------------------------------------------------------------------
+
+TRAIN_LOCK = threading.Lock()  # one training per server: the CPU is the bottleneck, not memory
+MODEL_PENDING_KEY = "lens_model_pending"  # a model to select in the sidebar on the next run
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
+def corpus_summary(folder: str) -> dict:
+    """``crnn.corpora.describe`` of a folder already checked by :func:`safe_folder`."""
+    from crnn.corpora import describe, read_corpus
+
+    return describe(read_corpus(folder))
+
+
+def new_model_folder(name: str) -> Path:
+    """A fresh folder under :func:`user_models_dir` for a model the user names (letters, digits, - and _)."""
+    import re
+
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_")
+    if not clean:
+        raise CrnnError("Give the new model a name made of letters, digits, - or _.")
+    folder = user_models_dir() / clean
+    if _is_checkpoint(folder):
+        raise CrnnError(f"A model called {clean} already exists in {user_models_dir()}; choose another name.")
+    return folder
+
+
+def select_model_next_run(folder: Path) -> None:
+    """Ask the sidebar to select ``folder`` on the next run (a widget cannot change once drawn)."""
+    st.session_state[MODEL_PENDING_KEY] = str(folder)
+
+
+# --- corpus-wide views (pages 2, 3) ------------------------------------------------------------
+
+
+def corpus_root(lm: LoadedModel, corpus: CorpusChoice) -> Path | None:
+    """Where the corpus's audio lives, if this app may read it: the user's folder, or the card's training corpus."""
+    if corpus.kind == "folder":
+        return corpus.folder
+    root = (lm.card.get("corpus") or {}).get("root")
+    if not root:
+        return None
+    path = Path(root).expanduser()
+    path = (path if path.is_absolute() else PROJECT_DIR / path).resolve()
+    if path.is_dir() and any(path.is_relative_to(r) for r in allowed_roots()):
+        return path
+    return None
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def representations(_lm: LoadedModel, key: str, corpus_kind: str, corpus_folder: str | None, _progress: Any = None) -> Any:
+    """Module representations: the checkpoint's shipped RAVDESS bundle, or the model run over the user's corpus."""
+    from crnn.probe import bundle_path, load_bundle, representations_for
+
+    if corpus_kind == "bundle":
+        path = bundle_path(_lm.folder)
+        if not path.is_file():
+            raise CrnnError(f"{_lm.name} has no precomputed RAVDESS results; choose a corpus folder of your own in the sidebar.")
+        return load_bundle(path)
+    return representations_for(_lm.folder, corpus_folder, progress=_progress)
+
+
+def corpus_representations(lm: LoadedModel, corpus: CorpusChoice) -> Any:
+    """:func:`representations` with a progress bar while a user's corpus is processed for the first time."""
+    bar = st.empty()
+    try:
+        return representations(lm, lm.key, corpus.kind, str(corpus.folder) if corpus.folder else None,
+                               progress_callback(bar, "Running the model over the corpus…"))
+    finally:
+        bar.empty()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def probe_scores(_reps: Any, key: str, corpus: str) -> dict:
+    """``crnn.probe.probe_scores``: ρ and linear-SVM UA per module."""
+    from crnn.probe import probe_scores as scores
+
+    return scores(_reps)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def probe_figure(_reps: Any, key: str, corpus: str, method: str) -> Any:
+    """``crnn.plots.probe_grid`` (paper 001 Fig. 2)."""
+    from crnn.plots import probe_grid
+
+    return probe_grid(_reps, method=method)
+
+
+def selected_texts(fig: Any, event: Any) -> list[str]:
+    """The hover texts (utterance ids) of the points picked in a plotly chart's selection event."""
+    picked = []
+    for point in ((event or {}).get("selection") or {}).get("points", []):
+        trace = fig.data[point.get("curve_number", -1)] if 0 <= point.get("curve_number", -1) < len(fig.data) else None
+        index = point.get("point_index", point.get("point_number"))
+        if trace is not None and trace.text is not None and index is not None and not isinstance(trace.text, str):
+            picked.append(str(trace.text[index]))
+    return picked
+
+
+def figure_html(fig: Any) -> Callable[[], bytes]:
+    """Deferred HTML export of a figure (works offline), for ``st.download_button(data=...)``."""
+    return lambda: fig.to_html(include_plotlyjs=True).encode("utf-8")
+
+
+# --- single-clip analyses (pages 3, 4, 5) --------------------------------------------------------
+# ``np.array(wave)`` hands the science functions a writable copy of the read-only clip.
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cell_report(_lm: LoadedModel, key: str, wave: np.ndarray) -> Any:
+    """``crnn.cells.cell_correlations`` of every LSTM cell and gate with the clip's prosody."""
+    from crnn.cells import cell_correlations
+
+    with _lm.lock:
+        return cell_correlations(_lm.model, np.array(wave))
+
+
+def corpus_sample(lm: LoadedModel, corpus: CorpusChoice, n: int) -> list[str]:
+    """``n`` recordings spread evenly over the corpus (every emotion and speaker), for corpus-wide rankings."""
+    root = corpus_root(lm, corpus)
+    if root is None:
+        raise CorpusError("The corpus audio is not at hand on this computer; choose a corpus folder of your own in the sidebar.")
+    return _spread_sample(str(root), n)
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
+def _spread_sample(root: str, n: int) -> list[str]:
+    from crnn.corpora import read_corpus
+
+    utterances = sorted(read_corpus(root).utterances, key=lambda u: (u.emotion, u.speaker, str(u.path)))
+    step = max(1, len(utterances) // n)
+    return [str(u.path) for u in utterances[::step][:n]]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def corpus_cells(_lm: LoadedModel, key: str, paths: tuple[str, ...], _progress: Any = None) -> Any:
+    """``crnn.cells.corpus_cell_correlations`` over the given recordings."""
+    from crnn.cells import corpus_cell_correlations
+
+    with _lm.lock:
+        return corpus_cell_correlations(_lm.model, list(paths), progress=_progress)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def explanation(_lm: LoadedModel, key: str, wave: np.ndarray, target: str, method: str, layers: bool) -> Any:
+    """``crnn.explain.explain``: attributions of the score of ``target`` to the input features (and modules)."""
+    from crnn.explain import explain
+
+    with _lm.lock:
+        return explain(_lm.model, np.array(wave), target=target, labels=_lm.labels, method=method, layers=layers)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def coloured_noise_for(n: int, kind: str, seed: int) -> np.ndarray:
+    """A seeded excerpt of white, pink or brown noise the length of the clip."""
+    from crnn.noise import coloured_noise
+
+    return coloured_noise(kind, n, np.random.default_rng(seed))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def noise_result(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, snr_db: float, seed: int) -> tuple[dict, np.ndarray]:
+    """``crnn.noiselab.noise_shift`` for the clip, and the noisy mixture it analysed (for listening).
+
+    The noise excerpt is made here and handed to ``noise_shift`` as a recording
+    of the clip's length, so the mixture played is the one the model heard.
+    """
+    from crnn.noise import mix_at_snr
+    from crnn.noiselab import noise_shift
+
+    noise = coloured_noise_for(len(wave), kind, seed)
+    with _lm.lock:
+        result = noise_shift(_lm.model, np.array(wave), noise, snr_db, labels=_lm.labels, seed=seed)
+    result["noise_kind"] = kind
+    return result, mix_at_snr(np.array(wave), noise, snr_db)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def noise_sweep(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, seed: int) -> list[dict]:
+    """``crnn.noiselab.noise_sweep`` over the paper's SNR range, with the same noise excerpt."""
+    from crnn.noiselab import noise_sweep as sweep
+
+    noise = coloured_noise_for(len(wave), kind, seed)
+    with _lm.lock:
+        rows = sweep(_lm.model, np.array(wave), noise, labels=_lm.labels, seed=seed)
+    for row in rows:
+        row["noise_kind"] = kind
+    return rows
+
+
+# --- model zoo (page 6) --------------------------------------------------------------------------
+
+
+def _test_ua(card: dict, condition: str) -> float | None:
+    return (((card.get("metrics") or {}).get("test") or {}).get(condition) or {}).get("ua")
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def zoo_rows(folders: tuple[str, ...]) -> list[dict]:
+    """One row per checkpoint: registry facts and the test UA its card reports, clean and noisy."""
+    from crnn.checkpoint import read_card
+    from crnn.models import list_models
+
+    specs = {row["name"]: row for row in list_models()}
+    rows = []
+    for folder in folders:
+        try:
+            card = read_card(Path(folder))
+        except CrnnError:
+            continue
+        spec = specs.get(card.get("model"), {})
+        rows.append({
+            "model": Path(folder).name, "architecture": card.get("model"), "family": spec.get("family"),
+            "paper": spec.get("paper"), "input": spec.get("input"), "parameters (8 classes)": spec.get("parameters"),
+            "UA clean": _test_ua(card, "clean"), "UA noisy": _test_ua(card, "noisy"),
+            "epochs": (card.get("training") or {}).get("epochs"), "folder": folder,
+        })
+    return rows
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def baseline_rows(corpus: str = "ravdess") -> list[dict]:
+    """The openSMILE + SVM baselines of ``checkpoints/baselines_<corpus>.json``: best kernel's test UA."""
+    from crnn.checkpoint import CHECKPOINT_DIR
+
+    path = CHECKPOINT_DIR / f"baselines_{corpus}.json"
+    if not path.is_file():
+        return []
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    rows = []
+    for name, result in stored.items():
+        best = (result.get("svm") or {}).get(result.get("best"), {}).get("test", {})
+        rows.append({
+            "baseline": f"{result.get('feature_set', name)} + SVM ({result.get('best')})",
+            "features": result.get("n_features"),
+            "UA clean": (best.get("clean") or {}).get("ua"), "UA noisy": (best.get("noisy") or {}).get("ua"),
+        })
+    return rows
+
+
+def first_conv_weights(model: Any) -> tuple[str, np.ndarray] | None:
+    """The first convolution after the front-end: its name and weights, (filters, in_channels, *kernel)."""
+    from torch import nn
+
+    for name, module in model.named_modules():
+        if name.startswith("frontend"):
+            continue
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+            return name, module.weight.detach().cpu().numpy()
+    return None

@@ -1,0 +1,71 @@
+"""Page 3 — LSTM cells that follow pitch, loudness and energy (paper 002 Fig. 2)."""
+
+import streamlit as st
+
+from crnn import appkit
+
+FEATURES = {"f0_hz": "Pitch (F0, Hz)", "loudness": "Loudness (dB)", "rms": "Energy (RMS, dB)", "rms_range": "Energy range (dB over 0.5 s)"}
+STATES = {"c": "cell state c", "i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o"}
+
+appkit.intro(
+    "🎼 Cells and prosody",
+    "Some memory cells of the network's LSTM rise and fall with the speaker's pitch, loudness or energy; "
+    "this page finds them by correlating every cell with those prosodic tracks.",
+    "Cells that track prosody show that the model learned, without being told, cues that people also use to hear emotion "
+    "(paper 002, Fig. 2).",
+)
+
+with appkit.friendly("the cell analysis"):
+    lm = appkit.current_model()
+    clip = appkit.current_clip()
+    appkit.show_clip(clip)
+    with st.spinner("Tracking pitch and loudness, and reading every LSTM cell…"):
+        report = appkit.cell_report(lm, lm.key, clip.wave)
+    table = report.table
+    layers = list(dict.fromkeys(table.layer))
+    left, right = st.columns(2)
+    layer = left.selectbox("Recurrent layer", layers, index=len(layers) - 1, key="cells_layer")
+    state = right.selectbox("Cell state or gate", list(STATES), format_func=STATES.get, key="cells_state")
+    chosen = table[(table.layer == layer) & (table.state == state)]
+
+    from crnn.cells import top_cells
+    from crnn.plots import cells_overlay, correlation_heatmap
+
+    st.subheader("Best-matching cell for each prosodic track")
+    st.caption("Grey: the prosodic track; red: the cell. Both are rescaled to the same range; r is their correlation "
+               "(1 = move together, −1 = mirror each other).")
+    columns = st.columns(2)
+    for k, feature in enumerate(FEATURES):
+        best = top_cells(chosen, feature, k=1)
+        with columns[k % 2]:
+            if best.empty or best.r.isna().all():
+                st.info(f"{FEATURES[feature]}: no cell could be compared (e.g. no voiced frames).")
+                continue
+            row = best.iloc[0]
+            fig = cells_overlay(report, row.layer, row.state, int(row.direction), int(row.unit), feature)
+            fig.update_layout(title=f"{FEATURES[feature]} · r = {row.r:.2f}")
+            st.plotly_chart(fig, key=f"cells_overlay_{feature}")
+
+    st.subheader("All cells × prosodic features")
+    st.plotly_chart(correlation_heatmap(report, layer=layer, state=state), key="cells_heatmap")
+    st.download_button("⬇️ All correlations of this clip (CSV)", table.to_csv(index=False).encode(),
+                       "cell_correlations.csv", "text/csv", key="cells_csv")
+
+with appkit.friendly("the corpus-wide ranking"):
+    st.subheader("Across many recordings")
+    st.caption("One clip can be a coincidence. Rank the cells by their mean correlation over recordings of the corpus "
+               "chosen in the sidebar.")
+    n = st.slider("Recordings to use", 8, 200, 24, step=8, key="cells_n")
+    if st.button("Rank cells over the corpus", key="cells_rank"):
+        st.session_state["cells_ranked"] = n
+    if st.session_state.get("cells_ranked"):
+        lm = appkit.current_model()
+        paths = appkit.corpus_sample(lm, appkit.current_corpus(), st.session_state["cells_ranked"])
+        bar = st.progress(0.0, text="Correlating cells over the corpus…")
+        ranking = appkit.corpus_cells(lm, lm.key, tuple(paths),
+                                      appkit.progress_callback(bar, "Correlating cells over the corpus…"))
+        bar.empty()
+        feature = st.selectbox("Prosodic track", list(FEATURES), format_func=FEATURES.get, key="cells_rank_feature")
+        st.dataframe(top_cells(ranking, feature, k=15), hide_index=True)
+        st.caption(f"Over {len(paths)} recordings. mean_r: average correlation; top_count: in how many recordings the "
+                   "cell was the best match.")

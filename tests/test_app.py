@@ -1,0 +1,194 @@
+"""The Streamlit app, driven headless with ``streamlit.testing.v1.AppTest``.
+
+Every page must render without an exception in its default state (an example
+clip), after a real upload and after a bad upload (one friendly error, app
+still up). The models are tiny untrained checkpoints written to a temporary
+"user models" folder, so the tests neither need nor touch the shipped ones.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("streamlit")
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "checkpoints" / "examples"
+PAGES = ["1_listen", "2_inside", "3_cells", "4_why", "5_noise", "6_zoo", "7_train"]
+LABELS = ["anger", "calm", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+TEST_MODEL = "fst_cldnn_logmel (trained by you)"
+
+
+@pytest.fixture(autouse=True)
+def _navigation_pages(monkeypatch):
+    """AppTest resets Streamlit's "pages/ folder means v1 multipage app" flag before every run and,
+    because this app keeps its pages in ``pages/``, would then run them as v1 pages instead of
+    app.py's ``st.navigation`` (the real server does not). Clear the flag as a real session does."""
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """Two tiny untrained checkpoints; the first gets a probe bundle when RAVDESS is at hand."""
+    import torch
+
+    from crnn.checkpoint import save_checkpoint
+    from crnn.models import build_model
+
+    folder = tmp_path_factory.mktemp("lens_models")
+    ravdess = ROOT.parent / "shared" / "data" / "ravdess"
+    torch.manual_seed(0)
+    for name in ("fst_cldnn_logmel", "ldnn_mfcc"):
+        model = build_model(name, len(LABELS))
+        confusion = np.eye(len(LABELS), dtype=int).tolist()
+        card = {
+            "model": name, "model_kwargs": model.config, "labels": LABELS,
+            "corpus": {"name": "ravdess", "root": str(ravdess), "utterances": 1440},
+            "split": {"train": ["01", "02"], "validation": ["03"], "test": ["04"]}, "seed": 0,
+            "metrics": {"test": {c: {"ua": 0.125, "labels": LABELS, "confusion": confusion} for c in ("clean", "noisy")}},
+            "training": {"epochs": 0, "best_epoch": 0, "seconds": 0.0, "device": "cpu"},
+        }  # fmt: skip
+        save_checkpoint(model, card, folder / name)
+        if name == "fst_cldnn_logmel" and ravdess.is_dir():
+            from crnn.corpora import read_corpus
+            from crnn.probe import bundle_path, module_representations, write_bundle
+
+            corpus = read_corpus(ravdess)
+            few = [u for u in corpus.utterances if u.speaker in ("01", "02", "03", "04")][::4]
+            reps = module_representations(model.eval(), few, use_cache=False)
+            reps.meta.update(split=card["split"])
+            write_bundle(reps, bundle_path(folder / name))
+    return folder
+
+
+@pytest.fixture
+def app(models_dir, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CRNN_LENS_MODELS", str(models_dir))
+    monkeypatch.setenv("CRNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CRNN_LENS_ROOTS", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["lens_model_pick"] = TEST_MODEL
+    return at.run()
+
+
+def _clean(at: AppTest, page: str) -> None:
+    assert not at.exception, f"{page}: {[e.value for e in at.exception]}"
+    assert not at.error, f"{page}: {[e.value for e in at.error]}"
+    assert at.title and len(at.markdown) > 0, f"{page} has no title and introduction"
+
+
+def _example_bytes() -> tuple[str, bytes]:
+    path = next(iter(sorted(EXAMPLES.glob("*.flac"))))
+    return path.name, path.read_bytes()
+
+
+def test_every_page_renders_from_an_example_clip(app):
+    for page in PAGES:
+        app.switch_page(f"pages/{page}.py").run()
+        _clean(app, page)
+    assert app.sidebar.selectbox(key="lens_clip").value.startswith(("😠", "😄", "😢", "😐", "😨", "😲"))
+
+
+def test_prediction_shows_and_two_models_compare(app):
+    assert app.metric and app.metric[0].value.split()[-1] in LABELS
+    app.selectbox(key="listen_compare").set_value("ldnn_mfcc (trained by you)").run()
+    _clean(app, "1_listen compare")
+    assert len(app.metric) == 2
+
+
+def test_upload_of_a_real_clip_reaches_every_page(app):
+    name, data = _example_bytes()
+    app.file_uploader(key="listen_upload").upload(name, data, "audio/flac").run()
+    _clean(app, "1_listen after upload")
+    assert app.sidebar.selectbox(key="lens_clip").value == f"📁 {name}"
+    assert app.metric[0].value.split()[-1] in LABELS
+    for page in PAGES[1:]:
+        app.switch_page(f"pages/{page}.py").run()
+        _clean(app, page)
+        assert app.sidebar.selectbox(key="lens_clip").value == f"📁 {name}", f"{page} lost the uploaded clip"
+
+
+def test_bad_upload_gives_one_friendly_error_and_the_app_stays_up(app):
+    app.file_uploader(key="listen_upload").upload("notes.wav", b"this is not audio", "audio/wav").run()
+    assert not app.exception
+    assert len(app.error) == 1 and "notes.wav" in app.error[0].value and "Traceback" not in app.error[0].value
+    assert app.metric, "the page should still predict the previous clip"
+    for page in PAGES[1:]:
+        app.switch_page(f"pages/{page}.py").run()
+        assert not app.exception, page
+
+
+def test_too_long_upload_is_refused(app):
+    buffer = io.BytesIO()
+    sf.write(buffer, np.random.default_rng(0).normal(0, 0.1, 16000 * 61).astype(np.float32), 16000, format="FLAC")
+    app.file_uploader(key="listen_upload").upload("long.flac", buffer.getvalue(), "audio/flac").run()
+    assert not app.exception
+    assert any("60 s limit" in e.value for e in app.error)
+
+
+def test_sessions_do_not_share_uploads(app, models_dir):
+    name, data = _example_bytes()
+    app.file_uploader(key="listen_upload").upload(name, data, "audio/flac").run()
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    other.session_state["lens_model_pick"] = TEST_MODEL
+    other.run()
+    assert f"📁 {name}" not in other.sidebar.selectbox(key="lens_clip").options
+    assert f"📁 {name}" in app.sidebar.selectbox(key="lens_clip").options
+
+
+def test_pages_without_a_model_say_so_in_one_sentence(app):
+    app.sidebar.selectbox(key="lens_model_pick").set_value("📂 A folder of my own…").run()
+    for page in ("1_listen", "3_cells", "4_why", "5_noise"):
+        app.switch_page(f"pages/{page}.py").run()
+        assert not app.exception, page
+        assert any("No trained model" in e.value for e in app.error), page
+
+
+def test_folder_pickers_stay_inside_the_allowed_roots(app, tmp_path, monkeypatch):
+    from crnn import appkit
+    from crnn.errors import CorpusError
+
+    app.sidebar.radio(key="lens_corpus").set_value("folder").run()
+    app.sidebar.text_input(key="lens_corpus_folder").input("/proc").run()
+    app.switch_page("pages/2_inside.py").run()
+    assert not app.exception
+    assert any("outside the folders" in e.value for e in app.error)
+
+    monkeypatch.setenv("CRNN_LENS_ROOTS", str(tmp_path))
+    assert appkit.safe_folder(str(tmp_path), "a corpus folder") == tmp_path.resolve()
+    with pytest.raises(CorpusError, match="outside"):
+        appkit.safe_folder(str(ROOT), "a corpus folder", CorpusError)
+    with pytest.raises(CorpusError, match="outside"):
+        appkit.safe_folder(str(tmp_path / ".." / ".."), "a corpus folder", CorpusError)
+
+
+def test_add_clip_bytes_caps_size_and_keeps_clips_per_session(monkeypatch):
+    """The upload path without a browser: what the uploader callback calls."""
+    from crnn import appkit
+    from crnn.errors import AudioError
+
+    state: dict = {}
+    monkeypatch.setattr(appkit.st, "session_state", state)
+    name, data = _example_bytes()
+    clip = appkit.add_clip_bytes(name, data)
+    assert state[appkit.CLIP_KEY] == clip.name and clip.seconds > 1 and not clip.wave.flags.writeable
+    with pytest.raises(AudioError, match="only wav"):
+        appkit.add_clip_bytes("notes.txt", data)
+    monkeypatch.setattr(appkit, "MAX_UPLOAD_MB", len(data) / 2**20 / 2)
+    with pytest.raises(AudioError, match="upload limit"):
+        appkit.add_clip_bytes(name, data)
+    assert list(state[appkit.CLIPS_KEY]) == [clip.name]

@@ -1,0 +1,122 @@
+"""The one audio loader: each refusal, downmix, resampling, every source kind and format."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from crnn.audio import SAMPLE_RATE, is_audio_file, load_audio
+from crnn.errors import AudioError, CrnnError
+
+
+def tone(freq: float = 440.0, seconds: float = 1.0, rate: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(seconds * rate))) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_hz(wave: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    spectrum = np.abs(np.fft.rfft(wave * np.hanning(len(wave))))
+    return float(np.fft.rfftfreq(len(wave), 1 / rate)[np.argmax(spectrum)])
+
+
+def write(path, data, rate=SAMPLE_RATE, **kwargs):
+    sf.write(str(path), data, rate, **kwargs)
+    return path
+
+
+def refusal(source, **kwargs) -> str:
+    with pytest.raises(AudioError) as info:
+        load_audio(source, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and isinstance(info.value, CrnnError)
+    return message
+
+
+def test_reads_wav_as_float32_mono_at_16k(tmp_path):
+    wave = load_audio(write(tmp_path / "a.wav", tone(seconds=0.5)))
+    assert wave.dtype == np.float32 and wave.ndim == 1 and len(wave) == 8000
+    np.testing.assert_allclose(wave, tone(seconds=0.5), atol=1e-4)  # 16-bit PCM quantisation
+
+
+def test_missing_file(tmp_path):
+    assert "missing.wav: no such file" in refusal(tmp_path / "missing.wav")
+
+
+def test_not_audio(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n")
+    assert "notes.wav" in refusal(path) and "not a readable audio file" in refusal(path)
+    assert "not a readable audio file" in refusal(b"\x00\x01garbage" * 10, name="upload")
+
+
+def test_empty(tmp_path):
+    message = refusal(write(tmp_path / "empty.wav", np.zeros(0, np.float32)))
+    assert message == "empty.wav: the file holds no audio samples"
+
+
+def test_too_short(tmp_path):
+    assert "shorter than 0.25 s" in refusal(write(tmp_path / "short.wav", tone(seconds=0.2)))
+    assert len(load_audio(write(tmp_path / "ok.wav", tone(seconds=0.25)))) == 4000
+
+
+def test_all_silent(tmp_path):
+    assert "silent" in refusal(write(tmp_path / "zeros.wav", np.zeros(16000, np.float32)))
+    quiet = tone(amp=5e-5)  # peak below -80 dBFS
+    assert "silent" in refusal(write(tmp_path / "quiet.wav", quiet, subtype="FLOAT"))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf(tmp_path, bad):
+    wave = tone()
+    wave[100] = bad
+    assert "NaN or infinite" in refusal(write(tmp_path / "bad.wav", wave, subtype="FLOAT"))
+
+
+def test_over_the_cap(tmp_path):
+    path = write(tmp_path / "long.wav", tone(seconds=2.0))
+    assert "longer than the 1 s limit" in refusal(path, max_seconds=1.0)
+    assert len(load_audio(path, max_seconds=3.0)) == 32000
+
+
+def test_stereo_is_averaged(tmp_path):
+    left, right = tone(440.0), tone(1000.0, amp=0.25)
+    wave = load_audio(write(tmp_path / "stereo.wav", np.stack([left, right], 1), subtype="FLOAT"))
+    np.testing.assert_allclose(wave, (left + right) / 2, atol=1e-6)
+
+
+def test_resampling_keeps_frequency(tmp_path):
+    wave = load_audio(write(tmp_path / "cd.wav", tone(440.0, rate=44_100), rate=44_100))
+    assert abs(len(wave) - SAMPLE_RATE) <= 1
+    assert abs(peak_hz(wave) - 440.0) <= 1.0
+    # amplitude survives the anti-alias filter (the tone is far below 8 kHz)
+    assert abs(np.sqrt(np.mean(wave[1000:-1000] ** 2)) - 0.5 / np.sqrt(2)) < 0.01
+
+
+def test_bytes_and_file_objects(tmp_path):
+    path = write(tmp_path / "a.flac", tone(seconds=0.5))
+    expected = load_audio(path)
+    np.testing.assert_array_equal(load_audio(path.read_bytes()), expected)
+    with open(path, "rb") as fh:
+        np.testing.assert_array_equal(load_audio(fh), expected)
+    np.testing.assert_array_equal(load_audio(io.BytesIO(path.read_bytes())), expected)
+    assert "clip.flac" in refusal(io.BytesIO(b"nope" * 100), name="clip.flac")
+
+
+@pytest.mark.parametrize("suffix, fmt, subtype", [(".ogg", "OGG", "VORBIS"), (".mp3", "MP3", "MPEG_LAYER_III")])
+def test_compressed_formats(tmp_path, suffix, fmt, subtype):
+    path = tmp_path / f"a{suffix}"
+    try:
+        sf.write(str(path), tone(440.0, rate=22_050), 22_050, format=fmt, subtype=subtype)
+    except Exception as exc:  # libsndfile built without this codec
+        pytest.skip(f"soundfile cannot write {fmt}: {exc}")
+    wave = load_audio(path)
+    assert abs(len(wave) - SAMPLE_RATE) < 0.05 * SAMPLE_RATE  # codec padding/priming may add a little
+    assert abs(peak_hz(wave) - 440.0) <= 2.0
+
+
+def test_is_audio_file():
+    assert is_audio_file("x/a.WAV") and is_audio_file("b.flac") and is_audio_file("c.mp3")
+    assert not is_audio_file("d.avi") and not is_audio_file("e.txt")

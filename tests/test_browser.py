@@ -1,0 +1,103 @@
+"""The app as a browser sees it: ``streamlit run app.py`` driven by headless Chromium (Playwright).
+
+Opens every page, uploads an example clip on "Listen and predict" and waits for
+its prediction, does the same from two browser contexts at once (each must see
+only its own clip), and saves a screenshot of each page into
+``$CRNN_LENS_SCREENSHOTS`` (default: a fresh temporary folder). Skips cleanly
+when Playwright or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+from crnn import bench_app  # noqa: E402
+
+if bench_app.browser_available():
+    pytest.skip(bench_app.browser_available(), allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "checkpoints" / "examples").glob("*.flac"))
+PAGES = ["Listen and predict", "Inside the model", "Cells and prosody", "Why this prediction", "Noise lab",
+         "Model zoo", "Train"]  # fmt: skip
+EMOTIONS = ("anger", "boredom", "calm", "disgust", "excitement", "fear", "frustration", "happiness", "neutral",
+            "sadness", "surprise")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    env, _ = bench_app.demo_models(tmp / "models")
+    env = {"CRNN_CACHE": str(tmp / "cache"), **env}
+    with bench_app.serve(env) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with bench_app.browser() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    folder = Path(os.environ.get("CRNN_LENS_SCREENSHOTS") or tempfile.mkdtemp(prefix="crnn_lens_screens_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _no_traceback(page, where: str) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, f"{where}: an exception is shown"
+    assert "Traceback" not in page.inner_text("body"), f"{where}: a traceback is shown"
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name="Listen and predict").wait_for(timeout=90_000)
+    bench_app.wait_idle(page, 90)
+
+
+def test_every_page_after_an_upload(server, chromium, shots):
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    _open(page, server)
+    clip = EXAMPLES[0]
+    bench_app.upload(page, clip)
+    label = bench_app.wait_prediction(page, f"📁 {clip.name}", 60)
+    assert label.split()[-1] in EMOTIONS
+    _no_traceback(page, "Listen and predict")
+    page.screenshot(path=str(shots / "1_listen.png"), full_page=True)
+    for number, title in enumerate(PAGES[1:], start=2):
+        page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+        page.get_by_role("heading", name=title).wait_for(timeout=60_000)
+        bench_app.wait_idle(page, 90)
+        _no_traceback(page, title)
+        if title in ("Cells and prosody", "Why this prediction"):
+            assert page.get_by_text(f"📁 {clip.name}").count() > 0, f"{title} lost the uploaded clip"
+        page.screenshot(path=str(shots / f"{number}_{title.lower().replace(' ', '_')}.png"), full_page=True)
+    page.close()
+
+
+def test_two_sessions_at_once_see_only_their_own_clip(server, chromium, tmp_path):
+    clips = []
+    for k, example in enumerate(EXAMPLES[1:3]):
+        copy = tmp_path / f"visitor_{k}{example.suffix}"
+        shutil.copyfile(example, copy)
+        clips.append(copy)
+    contexts = [chromium.new_context() for _ in clips]
+    pages = [context.new_page() for context in contexts]
+    for page in pages:
+        _open(page, server)
+    for page, clip in zip(pages, clips):
+        bench_app.upload(page, clip)  # both uploads are in flight before either is awaited
+    for page, clip, other in zip(pages, clips, reversed(clips)):
+        assert bench_app.wait_prediction(page, f"📁 {clip.name}", 60).split()[-1] in EMOTIONS
+        assert other.name not in page.inner_text("body")
+        _no_traceback(page, clip.name)
+    for context in contexts:
+        context.close()

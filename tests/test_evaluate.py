@@ -1,0 +1,88 @@
+"""Evaluation maps labels between corpora and refuses when none is shared; prediction over time."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from tiny_model import TinyModel, register_tiny
+
+from crnn.checkpoint import save_checkpoint
+from crnn.errors import CrnnError
+from crnn.evaluate import evaluate, predict_file, predict_files, shared_labels
+
+LABELS = ["anger", "happiness", "neutral", "sadness"]
+SR = 16000
+
+
+@pytest.fixture
+def checkpoint(tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    torch.manual_seed(0)
+    model = TinyModel(len(LABELS))
+    card = {"model": "tiny", "model_kwargs": model.config, "labels": LABELS,
+            "corpus": {"name": "ravdess"}, "split": {"train": [], "validation": [], "test": []}}
+    return save_checkpoint(model, card, tmp_path / "ckpt")
+
+
+def _folder_corpus(root, folders, per_folder=3):
+    rng = np.random.default_rng(0)
+    for folder in folders:
+        (root / folder).mkdir(parents=True)
+        for i in range(per_folder):
+            sf.write(root / folder / f"{i}.wav", 0.1 * rng.standard_normal(SR), SR)
+    return root
+
+
+def test_shared_labels_use_synonyms():
+    shared, left_out = shared_labels(LABELS, ["angry", "sad", "calm"])
+    assert shared == ["anger", "sadness"] and left_out == ["calm"]
+
+
+def test_evaluate_scores_shared_labels_only(checkpoint, tmp_path):
+    corpus = _folder_corpus(tmp_path / "corpus", ["Angry", "sad", "calm"])
+    for noisy in (False, True):
+        result = evaluate(checkpoint, corpus, noisy=noisy, cache_dir=tmp_path / "cache")
+        assert result["labels"] == ["anger", "sadness"]
+        assert result["left_out_labels"] == ["calm"]
+        assert result["n"] == 6  # the calm utterances are not scored
+        assert np.array(result["confusion"]).shape == (2, 2)  # argmax restricted to shared labels
+        assert result["split"] == "all"  # another corpus than the checkpoint's: every utterance
+
+
+def test_evaluate_refuses_without_shared_label(checkpoint, tmp_path):
+    corpus = _folder_corpus(tmp_path / "corpus", ["calm", "boredom"])
+    with pytest.raises(CrnnError, match="none in common"):
+        evaluate(checkpoint, corpus, cache_dir=None)
+
+
+@pytest.mark.parametrize(
+    "seconds, spans",
+    [
+        (0.6, [(0.0, 0.6)]),
+        (1.0, [(0.0, 1.0)]),
+        (2.0, [(0.0, 1.0), (0.5, 1.5), (1.0, 2.0)]),
+        (3.2, [(0.0, 1.0), (0.5, 1.5), (1.0, 2.0), (1.5, 2.5), (2.0, 3.0), (2.5, 3.2)]),
+    ],
+)
+def test_predict_over_time_rows(seconds, spans):
+    torch.manual_seed(0)
+    model = TinyModel(len(LABELS))
+    wave = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * SR)).astype(np.float32)
+    result = predict_file(model, {"labels": LABELS}, wave)
+    assert result["label"] in LABELS
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    rows = [(row["start"], row["end"]) for row in result["over_time"]]
+    assert np.allclose(rows, spans)
+    for row in result["over_time"]:
+        assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
+
+
+def test_predict_files_reports_bad_files_and_goes_on(checkpoint, tmp_path):
+    good = tmp_path / "good.wav"
+    sf.write(good, 0.1 * np.random.default_rng(1).standard_normal(SR), SR)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    results = list(predict_files(checkpoint, [bad, tmp_path / "missing.wav", good]))
+    assert [("error" in r) for r in results] == [True, True, False]
+    assert "\n" not in results[0]["error"]
+    assert results[2]["label"] in LABELS

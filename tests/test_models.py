@@ -1,0 +1,212 @@
+"""The model registry and the SERModel contract, on short synthetic clips."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from crnn.audio import MIN_SECONDS, SAMPLE_RATE
+from crnn.errors import CrnnError
+from crnn.models import MODULE_NAMES, REGISTRY, build_model, concordance_loss, list_models
+from crnn.models.cldnn import FILTERS, PatchConv
+from crnn.models.conv_rnn import ConvRecurrent
+from crnn.models.raw_crnn import concordance_correlation
+
+PAPER_001 = [
+    "ldnn_mfcc", "ldnn_logmel", "t_cldnn_mfcc", "fst_cldnn_mfcc",
+    "t_cldnn_logmel", "s_cldnn_logmel", "st_cldnn_logmel", "fst_cldnn_logmel",
+]
+FAMILIES = {"LDNN", "CLDNN", "raw-waveform CRNN", "convolutional RNN", "LSTM-CRNN", "CNN-LSTM"}
+N_CLASSES = 5
+
+
+def clip(seconds: float, batch: int = 1, seed: int = 0) -> torch.Tensor:
+    """A voiced-like synthetic clip: a 150-250 Hz harmonic tone with a syllable envelope, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    f0 = 150 + 100 * torch.rand(batch, 1, generator=g)
+    tone = sum(torch.sin(2 * math.pi * k * f0 * t) / k for k in range(1, 6))
+    envelope = 0.5 + 0.5 * torch.sin(2 * math.pi * 4 * t) ** 2
+    return (0.1 * tone * envelope + 0.01 * torch.randn(batch, t.numel(), generator=g)).float()
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    return {name: build_model(name, N_CLASSES).eval() for name in REGISTRY}
+
+
+def test_list_models():
+    rows = list_models()
+    assert len(rows) >= 14
+    names = [r["name"] for r in rows]
+    assert set(PAPER_001) <= set(names)
+    assert len(set(names)) == len(names)
+    for row in rows:
+        assert set(row) == {"name", "family", "paper", "input", "parameters", "summary"}
+        assert row["family"] in FAMILIES
+        assert row["input"] in ("waveform", "logmel", "mfcc")
+        assert row["parameters"] > 10_000 and row["summary"]
+    assert {r["family"] for r in rows} == FAMILIES
+
+
+def test_unknown_model_is_a_user_error():
+    with pytest.raises(CrnnError, match="Unknown model"):
+        build_model("resnet", 4)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_forward_backward_reaches_the_waveform(name):
+    torch.manual_seed(0)
+    model = build_model(name, N_CLASSES).train()
+    wave = clip(3.0, batch=2).requires_grad_(True)
+    logits = model(wave)
+    assert logits.shape == (2, N_CLASSES)
+    logits[:, 0].sum().backward()
+    assert wave.grad is not None and torch.isfinite(wave.grad).all()
+    assert wave.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_module_outputs_contract(name, models):
+    model = models[name]
+    wave = clip(2.0, batch=2, seed=1)
+    with torch.no_grad():
+        outputs = model.module_outputs(wave)
+        logits = model(wave)
+        again = model(wave)
+    expected = [m for m in MODULE_NAMES if not (m == "cnn" and REGISTRY[name].family == "LDNN")]
+    assert list(outputs) == expected
+    assert model.feature_kind == REGISTRY[name].input_kind
+    x = outputs["input"]
+    n_feat = {"waveform": 160, "logmel": 40, "mfcc": 13}[model.feature_kind]
+    assert x.shape[0] == 2 and x.shape[2] == n_feat and 190 <= x.shape[1] <= 200  # 10 ms grid
+    for key in ("cnn", "rnn"):
+        if key in outputs:
+            assert outputs[key].dim() == 3 and outputs[key].shape[0] == 2 and outputs[key].shape[1] >= 1
+    assert outputs["mlp"].dim() == 2 and outputs["mlp"].shape[0] == 2
+    assert outputs["logits"].shape == (2, N_CLASSES)
+    torch.testing.assert_close(outputs["logits"], logits, rtol=0, atol=0)
+    torch.testing.assert_close(again, logits, rtol=0, atol=0)  # eval mode is deterministic
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_lstm_states(name, models):
+    model = models[name]
+    wave = clip(1.0, batch=2, seed=2)
+    with torch.no_grad():
+        rnn = model.module_outputs(wave)["rnn"]
+    states = model.lstm_states(wave)
+    assert states, "every model has at least one recurrent layer along the utterance"
+    for key, st in states.items():
+        B, T, D, H = st.c.shape
+        assert B == 2 and D in (1, 2) and T >= 1
+        assert st.h.shape[:3] == (B, T, D)
+        for gate in st.gates.values():
+            assert gate.shape == st.c.shape
+        assert st.frame_rate == pytest.approx(T / 1.0)
+    last = max(k for k in states if k.startswith("rnn.layer"))
+    torch.testing.assert_close(states[last].h.flatten(2), rnn, atol=1e-5, rtol=0)
+
+
+def test_config_rebuilds_the_model(models):
+    for name, model in models.items():
+        config = json.loads(json.dumps(model.config))  # as stored in a checkpoint card
+        rebuilt = build_model(name, N_CLASSES, **config)
+        shapes = {k: v.shape for k, v in model.state_dict().items()}
+        assert {k: v.shape for k, v in rebuilt.state_dict().items()} == shapes
+        assert rebuilt.config == config
+
+
+def test_shortest_clip_runs_everywhere(models):
+    wave = clip(MIN_SECONDS, seed=3)
+    with torch.no_grad():
+        for name, model in models.items():
+            assert torch.isfinite(model(wave)).all(), name
+
+
+@pytest.mark.parametrize("conv, n_features", [(c, 40) for c in FILTERS] + [("T", 13), ("FST", 13)])
+def test_patch_conv_equals_per_patch_convolution(conv, n_features):
+    torch.manual_seed(0)
+    layer = PatchConv(conv, n_features)
+    x = torch.randn(2, 23, n_features)
+    with torch.no_grad():
+        reference = layer.per_patch(x)  # (B, T, D)
+        torch.testing.assert_close(layer(x), reference, atol=1e-5, rtol=0)
+        torch.testing.assert_close(layer(x, frame_stride=3), reference[:, ::3], atol=1e-5, rtol=0)
+    assert reference.shape[2] == layer.out_dim
+
+
+def test_mfcc_cldnn_rejects_spectral_convolution():
+    with pytest.raises(ValueError):
+        build_model("s_cldnn_logmel", 4, features="mfcc")
+
+
+def test_clstm_window_feature_is_an_lstm_run_on_each_window():
+    torch.manual_seed(0)
+    layer = ConvRecurrent(6, hidden=4, window=5, shift=2, pool=1, pool_shift=1, feature="last", state="h")
+    lstm = nn.LSTM(6, 4, batch_first=True)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(layer.weight_ih[0])
+        lstm.weight_hh_l0.copy_(layer.weight_hh[0])
+        lstm.bias_ih_l0.copy_(layer.bias[0])
+        lstm.bias_hh_l0.zero_()
+        x = torch.randn(2, 13, 6)
+        feats = layer(x)  # (2, 5, 4): windows at frames 0, 2, 4, 6, 8
+        for w in range(5):
+            out, _ = lstm(x[:, 2 * w : 2 * w + 5])
+            torch.testing.assert_close(feats[:, w], out[:, -1], atol=1e-5, rtol=0)
+
+
+def test_extended_clstm_with_tied_position_weights_is_a_clstm():
+    torch.manual_seed(0)
+    plain = ConvRecurrent(6, hidden=4, bidirectional=True, feature="max")
+    extended = ConvRecurrent(6, hidden=4, bidirectional=True, feature="max", extended=True)
+    assert extended.weight_ih.shape == (2, 5, 16, 6)
+    with torch.no_grad():
+        extended.weight_ih.copy_(plain.weight_ih[:, None].expand_as(extended.weight_ih))
+        extended.weight_hh.copy_(plain.weight_hh)
+        extended.bias.copy_(plain.bias)
+        x = torch.randn(2, 20, 6)
+        torch.testing.assert_close(extended(x), plain(x))
+        extended.weight_ih[:, 0].add_(0.5)  # a position-specific change alters the features
+        assert not torch.allclose(extended(x), plain(x))
+
+
+def test_patch_states_are_cells_per_patch(models):
+    model = models["lstm_crnn"]
+    wave = clip(1.0, seed=4)
+    with torch.no_grad():
+        cnn = model.module_outputs(wave)["cnn"]
+    st = model.lstm_states(wave)["patch_lstm.layer0"]
+    B, T, D, PH = st.h.shape
+    P, H = model.n_patches, PH // model.n_patches
+    h = st.h.reshape(B, T, P, H)[:, :, : P // 3 * 3].reshape(B, T, P // 3, 3, H)
+    torch.testing.assert_close(h.amax(dim=3).flatten(2), cnn, atol=1e-5, rtol=0)
+
+
+def test_concordance_loss():
+    x = torch.tensor([1.0, 2.0, 3.0, 5.0])
+    assert concordance_loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    # ρc = 2 cov / (var_x + var_y + (μx − μy)²) with population moments
+    pred, target = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0])
+    assert concordance_correlation(pred, target).item() == pytest.approx((8 / 3) / (2 / 3 + 8 / 3 + 4))
+    assert concordance_loss(torch.tensor([1.0, -1.0]), torch.tensor([-1.0, 1.0])).item() == pytest.approx(2.0)
+    # columns (arousal, valence) are averaged; a shift alone costs concordance but not correlation
+    both = concordance_loss(torch.stack([x, x + 1], 1), torch.stack([x, x], 1))
+    assert both.item() == pytest.approx((0 + (1 - concordance_correlation(x + 1, x).item())) / 2)
+    assert 0 < concordance_correlation(x + 1, x).item() < 1
+
+
+def test_raw_crnn_regression_head_trains_with_concordance():
+    torch.manual_seed(0)
+    model = build_model("raw_crnn", N_CLASSES, regression=True)
+    outputs = model.module_outputs(clip(1.0, batch=4, seed=5))
+    assert list(outputs) == [*MODULE_NAMES, "arousal_valence"]
+    assert outputs["arousal_valence"].shape == (4, 2)
+    loss = concordance_loss(outputs["arousal_valence"], torch.rand(4, 2))
+    loss.backward()
+    assert model.regressor.weight.grad.abs().sum() > 0

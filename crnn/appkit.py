@@ -93,6 +93,12 @@ def user_models_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".crnn_lens" / "models"
 
 
+def is_allowed(path: Path) -> bool:
+    """True if ``path`` exists and lies under one of :func:`allowed_roots`."""
+    path = Path(path).expanduser().resolve()
+    return path.exists() and any(path.is_relative_to(r) for r in allowed_roots())
+
+
 def safe_folder(text: str, what: str, error: type[CrnnError] = CrnnError) -> Path:
     """Resolve a folder typed by the user, refusing anything outside :func:`allowed_roots`."""
     text = (text or "").strip()
@@ -200,11 +206,29 @@ def _on_new_audio(widget_key: str, origin: str) -> None:
         st.session_state[CLIP_ERROR_KEY] = str(exc)
 
 
+def _on_example(widget_key: str) -> None:
+    """Callback of the example buttons: select the example everywhere, then release the button."""
+    name = st.session_state.get(widget_key)
+    if name:
+        st.session_state[CLIP_KEY] = name
+        st.session_state[CLIP_ERROR_KEY] = None
+    st.session_state[widget_key] = None
+
+
+def _short_example_label(name: str) -> str:
+    clip = example_clips()[name]
+    return f"{EMOJI.get(clip.emotion or '', '🎭')} {clip.emotion} ({'♀' if clip.gender == 'female' else '♂'})"
+
+
 def audio_inputs(key: str = "lens") -> None:
-    """Upload and record widgets; a new file becomes the selected clip on every page."""
+    """Example buttons, upload and record widgets; the chosen clip becomes the selected clip on every page."""
+    examples = example_clips()
+    if examples:
+        st.pills("Try an example (acted by RAVDESS actors)", list(examples), key=f"{key}_example",
+                 format_func=_short_example_label, on_change=_on_example, args=(f"{key}_example",))
     left, right = st.columns(2)
     left.file_uploader(
-        f"Upload a clip ({', '.join(UPLOAD_TYPES)}, up to {MAX_CLIP_SECONDS:.0f} s)",
+        f"…or upload a clip ({', '.join(UPLOAD_TYPES)}, up to {MAX_CLIP_SECONDS:.0f} s)",
         type=UPLOAD_TYPES,
         key=f"{key}_upload",
         on_change=_on_new_audio,
@@ -214,6 +238,23 @@ def audio_inputs(key: str = "lens") -> None:
     message = st.session_state.get(CLIP_ERROR_KEY)
     if message:
         st.error(message)
+
+
+def use_corpus_clip(path: str, emotion: str | None, gender: str | None) -> None:
+    """Button callback: make a corpus recording (already checked to be under the allowed roots) the selected clip."""
+    clip_path = Path(path)
+    try:
+        wave = load_audio(clip_path, max_seconds=MAX_CLIP_SECONDS)
+    except CrnnError as exc:
+        st.session_state[CLIP_ERROR_KEY] = str(exc)
+        return
+    clips = session_clips()
+    name = f"🗂️ {clip_path.name}"
+    clips.pop(name, None)
+    clips[name] = Clip(name, _frozen(wave), "corpus", emotion, gender, clip_path)
+    while len(clips) > MAX_SESSION_CLIPS:
+        clips.pop(next(iter(clips)))
+    st.session_state[CLIP_KEY] = name
 
 
 def current_clip() -> Clip:
@@ -448,7 +489,7 @@ def progress_callback(bar: Any, text: str) -> Callable[..., None]:
 # reaches an entry by sending the very same samples.
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner="Listening…")
 def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
     """``crnn.evaluate.predict_file`` for the selected clip."""
     from crnn.evaluate import predict_file
@@ -459,11 +500,14 @@ def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
-    """Un-normalised log-Mel (T, 40) and MFCC (T, 13) of a clip, for display."""
+    """Log-Mel (T, 40) as computed and MFCC (T, 13) standardised per coefficient, as the models see it.
+
+    Un-normalised, coefficient 0 (overall level) would swamp the colour scale of the others.
+    """
     from crnn.features import compute
 
     wave = np.array(wave)
-    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc")}
+    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc", normalize=True)}
 
 
 # --- display figures ---------------------------------------------------------------------------
@@ -486,8 +530,8 @@ def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray]) -> Any:
     from crnn.features import frame_times
 
     fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.25, 0.45, 0.3],
-        subplot_titles=("Waveform", "Log-Mel spectrogram (40 bands)", "MFCC (13 coefficients)"),
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.25, 0.45, 0.3],
+        subplot_titles=("Waveform", "Log-Mel spectrogram (40 bands)", "MFCC (13 coefficients, each standardised)"),
     )
     step = max(1, len(wave) // 4000)  # a few thousand points draw instantly and look the same
     t = np.arange(0, len(wave), step) / SAMPLE_RATE
@@ -501,7 +545,7 @@ def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray]) -> Any:
     fig.update_yaxes(title_text="amplitude", row=1, col=1)
     fig.update_yaxes(title_text="Mel band", row=2, col=1)
     fig.update_yaxes(title_text="coefficient", row=3, col=1)
-    fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
+    fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     return fig
 
 

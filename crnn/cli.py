@@ -80,6 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_epochs=args.max_epochs,
         max_minutes=args.max_minutes,
+        min_epochs=args.min_epochs,
     )
     metrics = card.get("metrics", {}).get("test", {})
     _print(
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-epochs", type=int, default=30)
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
+    p.add_argument("--min-epochs", type=int, default=10, help="early stopping (patience 3) counts from this epoch")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
     p.add_argument("--model", default=None, help="shipped model name or checkpoint folder")

@@ -7,7 +7,7 @@ from crnn import appkit
 appkit.intro(
     "🎧 Listen and predict",
     "Play a speech clip, look at the sound the way the network sees it, and read which emotion the model hears.",
-    "Starting from what the model predicts, and how sure it is over time, tells you what the other pages are explaining.",
+    "Every other page of CRNN Lens explains this one answer, so this is the place to start.",
 )
 
 appkit.audio_inputs("listen")
@@ -15,17 +15,20 @@ clip = appkit.current_clip()
 appkit.show_clip(clip)
 
 
-def show_prediction(lm: appkit.LoadedModel) -> None:
+def show_prediction(lm: appkit.LoadedModel, wide: bool) -> None:
     result = appkit.predict(lm, lm.key, clip.wave)
     top = result["label"]
-    st.metric(f"Model **{lm.name}** hears", appkit.emotion_label(top), f"{result['probabilities'][top]:.0%} sure",
-              delta_color="off")
-    if clip.emotion:
-        verdict = "✅ matches" if clip.emotion == top else "❌ differs from"
-        st.caption(f"This {verdict} the acted emotion ({appkit.emotion_label(clip.emotion)}).")
-    st.plotly_chart(appkit.probability_figure(result["probabilities"]), key=f"probs_{lm.key}")
+    verdict, bars = st.columns([1, 2]) if wide else (st.container(), st.container())
+    with verdict:
+        st.metric(f"Model **{lm.name}** hears", appkit.emotion_label(top), f"{result['probabilities'][top]:.0%} sure",
+                  delta_color="off", delta_arrow="off", border=True)
+        if clip.emotion:
+            match = "✅ the same as" if clip.emotion == top else "❌ not the"
+            st.caption(f"That is {match} emotion the actor was asked to show ({appkit.emotion_label(clip.emotion)}).")
+    with bars:
+        st.plotly_chart(appkit.probability_figure(result["probabilities"], height=250), key=f"probs_{lm.key}")
     if result.get("over_time"):
-        st.markdown("**Prediction over time** (successive windows of the clip)")
+        st.markdown("**How the impression changes during the clip** (1 s windows, every 0.5 s)")
         st.plotly_chart(appkit.over_time_figure(result["over_time"], lm.labels), key=f"time_{lm.key}")
 
 
@@ -35,15 +38,18 @@ with appkit.friendly("the prediction"):
     others = [label for label, folder in choices.items() if folder != str(lm.folder)]
     compare = st.selectbox("Compare with a second model", ["— none —", *others], key="listen_compare",
                            help="Two models side by side on the same clip.")
-    columns = st.columns(2) if compare in choices else [st.container()]
-    with columns[0]:
-        show_prediction(lm)
     if compare in choices:
-        with columns[1], appkit.friendly("the second model"):
-            show_prediction(appkit.load_model(choices[compare]))
+        left, right = st.columns(2)
+        with left:
+            show_prediction(lm, wide=False)
+        with right, appkit.friendly("the second model"):
+            show_prediction(appkit.load_model(choices[compare]), wide=False)
+    else:
+        show_prediction(lm, wide=True)
 
 with appkit.friendly("the features"):
     st.subheader("What the network receives")
     st.caption("Top: the sound wave. Middle: log-Mel energies, the input of most models here (dark = quiet, "
-               "bright = loud; low pitch at the bottom). Bottom: MFCCs, a compressed summary of the same spectrum.")
+               "bright = loud; low frequencies at the bottom). Bottom: MFCCs, a compressed summary of the same "
+               "spectrum (red above, blue below the clip's average).")
     st.plotly_chart(appkit.features_figure(clip.wave, appkit.display_features(clip.wave)), key="features")

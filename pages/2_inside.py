@@ -1,6 +1,7 @@
 """Page 2 — what each module of the network keeps: emotion, speaker and gender views (paper 001 Fig. 2)."""
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from crnn import appkit
@@ -32,23 +33,40 @@ with appkit.friendly("the module views"):
     picked = appkit.selected_texts(fig, event)
     if picked:
         root = appkit.corpus_root(lm, corpus)
-        path = root / picked[0] if root else None
-        if path is not None and path.is_file():
-            st.markdown(f"**{picked[0]}**")
+        path = (root / picked[0]).resolve() if root else None
+        if path is not None and path.is_relative_to(root) and path.is_file():
+            where = list(reps.ids).index(picked[0]) if picked[0] in set(reps.ids) else None
+            emotion = str(reps.emotion[where]) if where is not None else None
+            gender = str(reps.gender[where]) if where is not None else None
+            st.markdown(f"**{picked[0]}**" + (f" — {appkit.emotion_label(emotion)}, {gender} speaker" if emotion else ""))
             st.audio(load_audio(path), sample_rate=16000)
+            st.button("Analyse this recording on the other pages", key="inside_use", on_click=appkit.use_corpus_clip,
+                      args=(str(path), emotion, gender))
+            if st.session_state.get(appkit.CLIP_ERROR_KEY):
+                st.error(st.session_state[appkit.CLIP_ERROR_KEY])
         else:
             st.info(f"{picked[0]}: the corpus audio is not at hand on this computer, so it cannot be played.")
 
     st.subheader("How well a simple classifier reads each property from each stage")
     st.caption("Unweighted accuracy of a linear SVM trained on one stage's vectors (speaker-independent for emotion "
                "and gender). Higher = the property is easier to read off.")
+    if scores.get("pca"):
+        st.caption("The precomputed results store the widest stages compressed (PCA), so these scores are close "
+                   "approximations of the full ones.")
     rows = [
-        {"module": module, "property": label, "SVM UA": (scores.get("svm_ua_by_label") or {}).get(module, {}).get(label),
+        {"stage": module, "property": label,
+         "SVM UA": ((scores.get("svm_ua_by_label") or {}).get(module) or {}).get(label),
          "ρ": scores["inertia_ratio"][module].get(label)}
         for module in scores["modules"] for label in ("emotion", "speaker", "gender")
-    ]
+    ]  # fmt: skip
     table = pd.DataFrame(rows)
-    st.bar_chart(table.dropna(subset=["SVM UA"]), x="module", y="SVM UA", color="property", stack=False)
+    bars = go.Figure([
+        go.Bar(x=table[table.property == label].stage, y=table[table.property == label]["SVM UA"], name=label)
+        for label in ("emotion", "speaker", "gender")
+    ])
+    bars.update_layout(barmode="group", height=320, margin=dict(t=10), yaxis=dict(title="UA", tickformat=".0%", range=[0, 1]),
+                       xaxis_title="stage of the network", legend=dict(orientation="h"))
+    st.plotly_chart(bars, key="inside_svm")
     left, right = st.columns(2)
     left.download_button("⬇️ Scores (CSV)", table.to_csv(index=False).encode(), f"probe_{lm.name}.csv", "text/csv",
                          key="inside_csv")

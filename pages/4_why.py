@@ -32,7 +32,9 @@ with appkit.friendly("the explanation"):
 
     from crnn.plots import attribution_heatmap
 
-    st.plotly_chart(attribution_heatmap(expl), key="why_heatmap")
+    figure = attribution_heatmap(expl)
+    figure.update_layout(legend=dict(orientation="h", y=-0.2))  # keep the legend clear of the colour bar
+    st.plotly_chart(figure, key="why_heatmap")
     if expl.delta is not None:
         st.caption(f"Integrated Gradients completeness check: attributions add up to the score change within "
                    f"{abs(expl.delta):.2g} (smaller is more trustworthy).")

@@ -30,7 +30,7 @@ with appkit.friendly("the noise lab"):
             st.audio(wave, sample_rate=16000)
             probabilities = dict(zip(lm.labels, pred["probabilities"]))
             st.metric("Predicted", appkit.emotion_label(pred["label"]), f"{probabilities[pred['label']]:.0%} sure",
-                      delta_color="off")
+                      delta_color="off", delta_arrow="off", border=True)
             st.plotly_chart(appkit.probability_figure(probabilities, height=240), key=f"noise_probs_{title[:5]}")
 
     from crnn.plots import noise_figure

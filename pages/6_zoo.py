@@ -27,6 +27,7 @@ with appkit.friendly("the model table"):
         st.dataframe(
             table.drop(columns=["folder"]), hide_index=True,
             column_config={
+                "parameters (8 classes)": st.column_config.NumberColumn(format="localized"),
                 "UA clean": st.column_config.ProgressColumn("UA clean", format="percent", min_value=0, max_value=1),
                 "UA noisy": st.column_config.ProgressColumn("UA noisy", format="percent", min_value=0, max_value=1),
             },

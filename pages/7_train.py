@@ -25,17 +25,21 @@ with appkit.friendly("the training form"):
         st.caption(f"{specs[name]['parameters']:,} parameters for 8 emotions.")
         default_corpus = appkit.SHARED_DATA_DIR / "ravdess"
         folder_text = st.text_input(
-            "Corpus folder", value=str(default_corpus) if default_corpus.is_dir() else "", key="train_corpus",
+            "Corpus folder", value=str(default_corpus) if appkit.is_allowed(default_corpus) else "", key="train_corpus",
             help="RAVDESS, EmoDB, CREMA-D, TESS, eNTERFACE, one sub-folder per emotion, or a folder with a CSV "
             "manifest (path, label, speaker, gender).",
         )
-        corpus_folder = appkit.safe_folder(folder_text, "a corpus folder", CorpusError) if folder_text.strip() else None
-        if corpus_folder is not None:
-            info = appkit.corpus_summary(str(corpus_folder))
-            st.caption(
-                f"{info['format']}: {info['utterances']} utterances, {info['total_seconds'] / 60:.0f} min, "
-                f"{info['speakers']} speakers; " + ", ".join(f"{appkit.emotion_label(k)} {v}" for k, v in info["label_counts"].items())
-            )
+        corpus_folder = None
+        if folder_text.strip():
+            with appkit.friendly("the corpus folder"):
+                folder = appkit.safe_folder(folder_text, "a corpus folder", CorpusError)
+                info = appkit.corpus_summary(str(folder))
+                corpus_folder = folder
+                st.caption(
+                    f"{info['format']}: {info['utterances']} utterances, {info['total_seconds'] / 60:.0f} min, "
+                    f"{info['speakers']} speakers; "
+                    + ", ".join(f"{appkit.emotion_label(k)} {v}" for k, v in info["label_counts"].items())
+                )
     with right:
         max_minutes = st.slider("Time budget (minutes)", 1, 60, 10, key="train_minutes",
                                 help="Training stops cleanly when the time is up and keeps the best epoch.")

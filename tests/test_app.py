@@ -192,3 +192,69 @@ def test_add_clip_bytes_caps_size_and_keeps_clips_per_session(monkeypatch):
     with pytest.raises(AudioError, match="upload limit"):
         appkit.add_clip_bytes(name, data)
     assert list(state[appkit.CLIPS_KEY]) == [clip.name]
+
+
+def test_example_buttons_select_a_clip_for_every_page(app):
+    pills = app.button_group(key="listen_example")
+    choice = next(name for name in app.sidebar.selectbox(key="lens_clip").options if name.startswith("😢"))
+    pills.set_value(choice).run()
+    _clean(app, "1_listen example")
+    assert app.sidebar.selectbox(key="lens_clip").value == choice
+    app.switch_page("pages/5_noise.py").run()
+    _clean(app, "5_noise")
+    assert app.sidebar.selectbox(key="lens_clip").value == choice
+
+
+def test_an_unexpected_failure_is_one_friendly_line(app, monkeypatch):
+    from crnn import appkit
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal detail that users should not see")
+
+    monkeypatch.setattr(appkit, "predict", broken)
+    app.run()
+    assert not app.exception
+    shown = " ".join(e.value for e in app.error)
+    assert "Sorry" in shown and "internal detail" not in shown
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path) -> Path:
+    """Five RAVDESS actors × four emotions, linked into a folder of the usual layout."""
+    ravdess = ROOT.parent / "shared" / "data" / "ravdess"
+    if not ravdess.is_dir():
+        pytest.skip("RAVDESS not found at ../shared/data/ravdess")
+    corpus = tmp_path / "tiny_ravdess"
+    for actor in ("01", "02", "03", "04", "05"):
+        (corpus / f"Actor_{actor}").mkdir(parents=True)
+        for emotion in ("01", "03", "04", "05"):  # neutral, happy, sad, angry
+            name = f"03-01-{emotion}-01-01-01-{actor}.flac"
+            (corpus / f"Actor_{actor}" / name).symlink_to(ravdess / f"Actor_{actor}" / name)
+    return corpus
+
+
+def test_a_corpus_folder_of_ones_own_feeds_the_module_views(app, tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRNN_LENS_ROOTS", os.pathsep.join([str(tmp_path), str(tiny_corpus.resolve().parent)]))
+    app.sidebar.radio(key="lens_corpus").set_value("folder").run()
+    app.sidebar.text_input(key="lens_corpus_folder").input(str(tiny_corpus)).run()
+    app.switch_page("pages/2_inside.py").run()
+    _clean(app, "2_inside on a corpus folder")
+    assert any("20 recordings" in c.value for c in app.caption)
+
+
+def test_training_a_small_model_adds_it_to_the_picker(app, tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRNN_LENS_ROOTS", str(tmp_path))
+    monkeypatch.setenv("CRNN_LENS_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("CRNN_CACHE_DIR", str(tmp_path / "cache"))
+    app.switch_page("pages/7_train.py").run()
+    app.selectbox(key="train_model").set_value("ldnn_mfcc")
+    app.text_input(key="train_corpus").input(str(tiny_corpus))
+    app.slider(key="train_epochs").set_value(1)
+    app.text_input(key="train_name").input("tiny")
+    app.run()
+    _clean(app, "7_train before")
+    app.button(key="train_go").click().run(timeout=120)
+    _clean(app, "7_train after")
+    assert app.success and "tiny" in app.success[0].value
+    assert app.sidebar.selectbox(key="lens_model_pick").value == "tiny (trained by you)"
+    assert (tmp_path / "models" / "tiny" / "card.json").is_file()

@@ -64,7 +64,7 @@ def _open(page, url: str) -> None:
 
 
 def test_every_page_after_an_upload(server, chromium, shots):
-    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    page = chromium.new_page(viewport={"width": 1400, "height": 2400})
     _open(page, server)
     clip = EXAMPLES[0]
     bench_app.upload(page, clip)

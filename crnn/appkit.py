@@ -500,86 +500,10 @@ def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
-    """Log-Mel (T, 40) as computed and MFCC (T, 13) standardised per coefficient, as the models see it.
+    """``crnn.plots.display_features``: log-Mel and standardised MFCC of the clip, for the features figure."""
+    from crnn.plots import display_features as compute
 
-    Un-normalised, coefficient 0 (overall level) would swamp the colour scale of the others.
-    """
-    from crnn.features import compute
-
-    wave = np.array(wave)
-    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc", normalize=True)}
-
-
-# --- display figures ---------------------------------------------------------------------------
-# Plain views of numbers computed elsewhere; the science figures (Fig. 2 grids, cell overlays,
-# attribution maps) come from crnn.plots.
-
-
-def emotion_colours(labels: list[str]) -> dict[str, str]:
-    import plotly.express as px
-
-    palette = px.colors.qualitative.Set2 + px.colors.qualitative.Pastel1
-    return {label: palette[i % len(palette)] for i, label in enumerate(sorted(labels))}
-
-
-def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray]) -> Any:
-    """Waveform, log-Mel and MFCC stacked on one shared time axis (seconds)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    from crnn.features import frame_times
-
-    fig = make_subplots(
-        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.25, 0.45, 0.3],
-        subplot_titles=("Waveform", "Log-Mel spectrogram (40 bands)", "MFCC (13 coefficients, each standardised)"),
-    )
-    step = max(1, len(wave) // 4000)  # a few thousand points draw instantly and look the same
-    t = np.arange(0, len(wave), step) / SAMPLE_RATE
-    fig.add_trace(go.Scatter(x=t, y=wave[::step], mode="lines", line=dict(width=1, color="#4B6BFB"), name="wave",
-                               hovertemplate="%{x:.2f} s<extra></extra>"), row=1, col=1)
-    for row, kind, scale, unit in ((2, "logmel", "Viridis", "band"), (3, "mfcc", "RdBu_r", "coefficient")):
-        x = feats[kind]
-        fig.add_trace(go.Heatmap(z=x.T, x=frame_times(len(x)), colorscale=scale, showscale=False, name=kind,
-                                 hovertemplate=f"%{{x:.2f}} s, {unit} %{{y}}<extra></extra>"), row=row, col=1)
-    fig.update_xaxes(title_text="time (s)", row=3, col=1)
-    fig.update_yaxes(title_text="amplitude", row=1, col=1)
-    fig.update_yaxes(title_text="Mel band", row=2, col=1)
-    fig.update_yaxes(title_text="coefficient", row=3, col=1)
-    fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
-    return fig
-
-
-def probability_figure(probabilities: dict[str, float], height: int = 280) -> Any:
-    """Horizontal bars of class probabilities, the most likely on top."""
-    import plotly.graph_objects as go
-
-    items = sorted(probabilities.items(), key=lambda kv: kv[1])
-    colours = emotion_colours(list(probabilities))
-    fig = go.Figure(go.Bar(
-        x=[p for _, p in items], y=[emotion_label(k) for k, _ in items], orientation="h",
-        marker_color=[colours[k] for k, _ in items], text=[f"{p:.0%}" for _, p in items], textposition="auto",
-        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
-    ))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(range=[0, 1], tickformat=".0%"))
-    return fig
-
-
-def over_time_figure(over_time: list[dict], labels: list[str]) -> Any:
-    """Class probabilities of successive windows as stacked areas over time (seconds)."""
-    import plotly.graph_objects as go
-
-    centres = [(w["start"] + w["end"]) / 2 for w in over_time]
-    colours = emotion_colours(labels)
-    fig = go.Figure()
-    for label in labels:
-        fig.add_trace(go.Scatter(
-            x=centres, y=[w["probabilities"][label] for w in over_time], name=emotion_label(label),
-            stackgroup="p", mode="lines", line=dict(width=0.5, color=colours[label]),
-            hovertemplate=f"{emotion_label(label)}: %{{y:.0%}} at %{{x:.2f}} s<extra></extra>",
-        ))
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
-                      xaxis_title="time (s)", legend=dict(orientation="h", y=-0.3))
-    return fig
+    return compute(np.array(wave))
 
 
 # --- corpora and training ----------------------------------------------------------------------
@@ -710,10 +634,9 @@ def corpus_sample(lm: LoadedModel, corpus: CorpusChoice, n: int) -> list[str]:
 @st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
 def _spread_sample(root: str, n: int) -> list[str]:
     from crnn.corpora import read_corpus
+    from crnn.splits import spread_sample
 
-    utterances = sorted(read_corpus(root).utterances, key=lambda u: (u.emotion, u.speaker, str(u.path)))
-    step = max(1, len(utterances) // n)
-    return [str(u.path) for u in utterances[::step][:n]]
+    return [str(u.path) for u in spread_sample(read_corpus(root).utterances, n)]
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -735,103 +658,41 @@ def explanation(_lm: LoadedModel, key: str, wave: np.ndarray, target: str, metho
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def coloured_noise_for(n: int, kind: str, seed: int) -> np.ndarray:
-    """A seeded excerpt of white, pink or brown noise the length of the clip."""
-    from crnn.noise import coloured_noise
-
-    return coloured_noise(kind, n, np.random.default_rng(seed))
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def noise_result(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, snr_db: float, seed: int) -> tuple[dict, np.ndarray]:
-    """``crnn.noiselab.noise_shift`` for the clip, and the noisy mixture it analysed (for listening).
-
-    The noise excerpt is made here and handed to ``noise_shift`` as a recording
-    of the clip's length, so the mixture played is the one the model heard.
-    """
-    from crnn.noise import mix_at_snr
+def noise_result(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, snr_db: float, seed: int) -> dict:
+    """``crnn.noiselab.noise_shift`` for the clip; its "noisy_wave" is the mixture the model heard, for listening."""
     from crnn.noiselab import noise_shift
 
-    noise = coloured_noise_for(len(wave), kind, seed)
     with _lm.lock:
-        result = noise_shift(_lm.model, np.array(wave), noise, snr_db, labels=_lm.labels, seed=seed)
-    result["noise_kind"] = kind
-    return result, mix_at_snr(np.array(wave), noise, snr_db)
+        return noise_shift(_lm.model, np.array(wave), kind, snr_db, labels=_lm.labels, seed=seed)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def noise_sweep(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, seed: int) -> list[dict]:
-    """``crnn.noiselab.noise_sweep`` over the paper's SNR range, with the same noise excerpt."""
+    """``crnn.noiselab.noise_sweep`` over the paper's SNR range, with the same seed (so the same noise excerpt)."""
     from crnn.noiselab import noise_sweep as sweep
 
-    noise = coloured_noise_for(len(wave), kind, seed)
     with _lm.lock:
-        rows = sweep(_lm.model, np.array(wave), noise, labels=_lm.labels, seed=seed)
-    for row in rows:
-        row["noise_kind"] = kind
-    return rows
+        return sweep(_lm.model, np.array(wave), kind, labels=_lm.labels, seed=seed)
 
 
 # --- model zoo (page 6) --------------------------------------------------------------------------
 
 
-def _test_ua(card: dict, condition: str) -> float | None:
-    return (((card.get("metrics") or {}).get("test") or {}).get(condition) or {}).get("ua")
-
-
 @st.cache_data(ttl=60, show_spinner=False)
-def zoo_rows(folders: tuple[str, ...]) -> list[dict]:
-    """One row per checkpoint: registry facts and the test UA its card reports, clean and noisy."""
-    from crnn.checkpoint import read_card
-    from crnn.models import list_models
+def zoo_results(user_dir: str) -> tuple[list[dict], list[dict]]:
+    """``crnn.report.results_rows`` of the shipped checkpoints and of ``user_dir``: (models, best-kernel baselines).
 
-    specs = {row["name"]: row for row in list_models()}
-    rows = []
-    for folder in folders:
-        try:
-            card = read_card(Path(folder))
-        except CrnnError:
-            continue
-        spec = specs.get(card.get("model"), {})
-        rows.append({
-            "model": Path(folder).name, "architecture": card.get("model"), "family": spec.get("family"),
-            "paper": spec.get("paper"), "input": spec.get("input"), "parameters (8 classes)": spec.get("parameters"),
-            "UA clean": _test_ua(card, "clean"), "UA noisy": _test_ua(card, "noisy"),
-            "epochs": (card.get("training") or {}).get("epochs"), "folder": folder,
-        })
-    return rows
-
-
-@st.cache_data(ttl=60, show_spinner=False)
-def baseline_rows(corpus: str = "ravdess") -> list[dict]:
-    """The openSMILE + SVM baselines of ``checkpoints/baselines_<corpus>.json``: best kernel's test UA."""
+    Model rows get "source" ("shipped" or "trained by you") and "label", the
+    name the sidebar's model picker shows.
+    """
     from crnn.checkpoint import CHECKPOINT_DIR
+    from crnn.report import results_rows
 
-    path = CHECKPOINT_DIR / f"baselines_{corpus}.json"
-    if not path.is_file():
-        return []
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return []
-    rows = []
-    for name, result in stored.items():
-        best = (result.get("svm") or {}).get(result.get("best"), {}).get("test", {})
-        rows.append({
-            "baseline": f"{result.get('feature_set', name)} + SVM ({result.get('best')})",
-            "features": result.get("n_features"),
-            "UA clean": (best.get("clean") or {}).get("ua"), "UA noisy": (best.get("noisy") or {}).get("ua"),
-        })
-    return rows
-
-
-def first_conv_weights(model: Any) -> tuple[str, np.ndarray] | None:
-    """The first convolution after the front-end: its name and weights, (filters, in_channels, *kernel)."""
-    from torch import nn
-
-    for name, module in model.named_modules():
-        if name.startswith("frontend"):
-            continue
-        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-            return name, module.weight.detach().cpu().numpy()
-    return None
+    shipped = results_rows(CHECKPOINT_DIR)
+    models = [{**row, "source": "shipped"} for row in shipped if row["kind"] == "model"]
+    if Path(user_dir).is_dir():
+        models += [{**row, "source": "trained by you"} for row in results_rows(user_dir, baselines=[])]
+    for row in models:
+        row["label"] = f"{row['name']} ({row['source']})"
+    baselines = [row for row in shipped if row["kind"] == "baseline" and row["best"]]
+    return models, baselines

@@ -18,15 +18,15 @@ import subprocess
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
-from torch import nn
-
-import crnn.models as models
 from crnn.errors import CheckpointError
+
+# torch, safetensors and the model registry are imported by the functions that
+# need them: listing checkpoints and reading cards (the app's sidebar) stay light.
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT = "crnn-lens/1"
 CHECKPOINT_DIR = Path(__file__).parents[1] / "checkpoints"
@@ -90,6 +90,8 @@ def code_version() -> str:
 
 def state_dict_bytes(model: nn.Module) -> bytes:
     """The model's parameters and persistent buffers as safetensors bytes (CPU, contiguous)."""
+    from safetensors.torch import save as save_safetensors
+
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     return save_safetensors(tensors)
@@ -125,9 +127,11 @@ def resolve_model(name_or_dir: str | os.PathLike) -> Path:
     folder = CHECKPOINT_DIR / text
     if folder.is_dir():
         return folder
+    import crnn.models as models
+
     if text not in models.REGISTRY:
         raise CheckpointError(f"unknown model {text!r}; see `crnn models` for the names")
-    raise CheckpointError(f"model {text} has no trained checkpoint in {CHECKPOINT_DIR}; train it with `crnn train {text}`")
+    raise CheckpointError(f"model {text} has no trained checkpoint in {CHECKPOINT_DIR}; train it with `crnn train --model {text} --corpus PATH`")
 
 
 def read_card(folder: str | os.PathLike) -> dict:
@@ -159,6 +163,11 @@ def checkpoint_hash(folder: str | os.PathLike) -> str:
 
 def load_checkpoint(folder_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Rebuild a trained model from its folder (or registry name); returns (model in eval mode, card)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    import crnn.models as models
+
     folder = resolve_model(folder_or_name)
     card = read_card(folder)
     name = card.get("model")

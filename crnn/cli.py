@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 from crnn.errors import CrnnError
 
+DEFAULT_MODEL = "fst_cldnn_logmel"  # the shipped model commands use without --model; as crnn.checkpoint.DEFAULT_MODEL
+
 
 def _print(result: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
     if as_json or text is None:
@@ -141,7 +143,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> int:
     from crnn.probe import run_probe
 
-    result = run_probe(args.model, args.corpus, figure=args.figure, projection=args.projection)
+    from crnn.probe import bundle_path, representations_for, write_bundle
+
+    corpus, bundle = (None, args.corpus) if args.corpus.endswith(".npz") else (args.corpus, None)
+    result = run_probe(args.model, corpus, bundle=bundle, figure=args.figure, projection=args.projection)
+    if args.write_bundle:
+        from crnn.checkpoint import resolve_model
+
+        reps = representations_for(args.model, corpus, bundle=bundle)  # from the cache run_probe just filled
+        result["bundle"] = str(write_bundle(reps, bundle_path(resolve_model(args.model), reps.meta["corpus"])))
     _print(result, args.json)
     return 0
 
@@ -165,7 +175,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_noiselab(args: argparse.Namespace) -> int:
     from crnn.noiselab import run_noiselab
 
-    result = run_noiselab(args.model, args.file, noise=args.noise, snr_db=args.snr)
+    result = run_noiselab(args.model, args.file, noise=args.noise, snr_db=args.snr, figure=args.figure)
     _print(result, args.json)
     return 0
 
@@ -210,13 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-epochs", type=int, default=10, help="early stopping (patience 3) counts from this epoch")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
-    p.add_argument("--model", default=None, help="shipped model name or checkpoint folder")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("--corpus", required=True)
     p.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
     p.add_argument("--noisy", action="store_true")
 
     p = add("predict", cmd_predict, "predict the emotion of audio files")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("files", nargs="+")
 
     p = add("baseline", cmd_baseline, "openSMILE functionals + SVM baseline")
@@ -230,30 +240,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", default=None, help="rewrite the results block of this README")
 
     p = add("probe", cmd_probe, "module probes: LDA/UMAP, inertia ratios, SVM UA")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("--corpus", required=True, help="corpus folder or a probe bundle (.npz)")
     p.add_argument("--figure", default=None, help="write the Fig. 2 grid (.html or .png)")
     p.add_argument("--projection", choices=["lda", "umap"], default="lda")
+    p.add_argument("--write-bundle", action="store_true", help="save a compact probe bundle beside the checkpoint")
 
     p = add("cells", cmd_cells, "LSTM cells and gates against F0, loudness and energy")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("files", nargs="*")
     p.add_argument("--corpus", default=None, help="aggregate over a corpus folder")
     p.add_argument("--figure", default=None)
     p.add_argument("--top", type=int, default=5)
 
     p = add("explain", cmd_explain, "attributions (Captum) for one file")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("file")
     p.add_argument("--target", default=None, help="label to explain (default: the prediction)")
     p.add_argument("--method", choices=["ig", "saliency"], default="ig")
     p.add_argument("--figure", default=None)
 
     p = add("noiselab", cmd_noiselab, "how prediction and representations move with noise")
-    p.add_argument("--model", default=None)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("file")
     p.add_argument("--noise", choices=["white", "pink", "brown"], default="pink")
-    p.add_argument("--snr", type=float, default=5.0)
+    p.add_argument("--snr", type=float, default=5.0, help="signal-to-noise ratio in dB")
+    p.add_argument("--figure", default=None)
 
     p = add("bench", cmd_bench, "speed figures")
     p.add_argument("--corpus", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")

@@ -53,7 +53,8 @@ def noise_shift(
     16 kHz; looped or cut to length). Returns {"prediction_clean",
     "prediction_noisy" ({"index", "label", "probabilities"}),
     "cosine_distance": {module: d}, "snr_db": target, "snr_db_measured",
-    "noise_kind"}. The mixture is seeded by ``seed``.
+    "noise_kind", "noisy_wave"}: ``noisy_wave`` (N,) float32 is the very
+    mixture that was scored, for listening. The mixture is seeded by ``seed``.
     """
     rng = np.random.default_rng(seed)
     clean = np.asarray(wave, np.float32)
@@ -79,6 +80,7 @@ def noise_shift(
         "prediction_clean": _prediction(outs["logits"][0], labels),
         "prediction_noisy": _prediction(outs["logits"][1], labels),
         "cosine_distance": {m: cosine_distance(v[0], v[1]) for m, v in vectors.items()},
+        "noisy_wave": noisy.astype(np.float32, copy=False),
     }
 
 
@@ -91,8 +93,15 @@ def noise_sweep(
     labels: Sequence[str] | None = None,
     seed: int = 0,
 ) -> list[dict]:
-    """:func:`noise_shift` at each SNR (same seed, so the same noise excerpt scaled), in order."""
-    return [noise_shift(model, wave, noise_kind, snr, labels=labels, seed=seed) for snr in snrs_db]
+    """:func:`noise_shift` at each SNR (same seed, so the same noise excerpt scaled), in order.
+
+    The rows leave out ``noisy_wave``: a sweep is read as curves, and six
+    copies of a long clip would only weigh on caches.
+    """
+    rows = [noise_shift(model, wave, noise_kind, snr, labels=labels, seed=seed) for snr in snrs_db]
+    for row in rows:
+        del row["noisy_wave"]
+    return rows
 
 
 def run_noiselab(
@@ -115,6 +124,7 @@ def run_noiselab(
     model, card = load_checkpoint(model_ref)
     kind = noise if noise in COLOURS else load_audio(noise)
     result = noise_shift(model, load_audio(file), kind, snr_db, labels=card.get("labels"), seed=seed)
+    del result["noisy_wave"]  # the CLI prints JSON; the samples would drown it
     result = {"model": card.get("model"), "file": str(file), **result}
     if figure is not None:
         from crnn.plots import noise_figure, save_figure

@@ -1,9 +1,12 @@
 """Plotly figures shared by the CLI (``--figure``) and the app.
 
-Each function takes the result of a library call (probe representations,
-a :class:`crnn.cells.CellReport`, an :class:`crnn.explain.Explanation`, a
-noise-lab result) and returns a ``plotly.graph_objects.Figure``;
-:func:`save_figure` writes it as .html or .png.
+Each function takes the result of a library call and returns a
+``plotly.graph_objects.Figure``; :func:`save_figure` writes it as .html or .png.
+Two groups: plain views of a clip and a model (waveform and features,
+class probabilities, confusion matrix, first-layer filters), then the
+figures of the analyses (probe grid, cell overlays, attributions, noise).
+Functions that print emotion names take ``label_format`` (e.g. the app's
+emoji labels); the default prints them as they are.
 """
 
 from __future__ import annotations
@@ -11,17 +14,24 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from crnn.probe import LABELS, UNKNOWN, Representations, inertia_ratio, lda_projection, umap_projection
+from crnn.audio import SAMPLE_RATE
+from crnn.features import compute, dct_matrix, frame_times
+
+if TYPE_CHECKING:  # crnn.probe (scikit-learn) loads with the first probe figure, not with the app's first page
+    from crnn.probe import Representations
 
 MODULE_TITLES = {"input": "Input features", "cnn": "CNN", "rnn": "RNN (BLSTM)", "mlp": "MLP"}
 PALETTE = qualitative.Dark24 + qualitative.Light24
+EMOTION_PALETTE = qualitative.Set2 + qualitative.Pastel1
+SPECTRAL_KINDS = ("spectral", "spectro-temporal", "full-spectrum")  # filter kinds with a spectral shape
+LabelFormat = Callable[[str], str]
 
 
 def save_figure(fig: go.Figure, path: str | Path) -> Path:
@@ -46,12 +56,169 @@ def save_figure(fig: go.Figure, path: str | Path) -> Path:
     return path
 
 
+# --- plain views of a clip and a model ---------------------------------------------------------
+
+
+def emotion_colours(labels: Sequence[str]) -> dict[str, str]:
+    """One colour per emotion, fixed by the sorted label set so every figure agrees."""
+    return {label: EMOTION_PALETTE[i % len(EMOTION_PALETTE)] for i, label in enumerate(sorted(labels))}
+
+
+def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
+    """Log-Mel (T, 40, log power) as computed and MFCC (T, 13) standardised per coefficient.
+
+    Un-normalised, MFCC 0 (overall level) would swamp the colour scale of the others.
+    """
+    wave = np.asarray(wave, np.float32)
+    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc", normalize=True)}
+
+
+def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray] | None = None) -> go.Figure:
+    """Waveform, log-Mel and MFCC stacked on one shared time axis (seconds).
+
+    ``feats`` is :func:`display_features` of ``wave``, computed when not given.
+    """
+    wave = np.asarray(wave, np.float32)
+    feats = feats if feats is not None else display_features(wave)
+    fig = make_subplots(
+        rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.25, 0.45, 0.3],
+        subplot_titles=("Waveform", "Log-Mel spectrogram (40 bands)", "MFCC (13 coefficients, each standardised)"),
+    )
+    step = max(1, len(wave) // 4000)  # a few thousand points draw instantly and look the same
+    t = np.arange(0, len(wave), step) / SAMPLE_RATE
+    fig.add_trace(go.Scatter(x=t, y=wave[::step], mode="lines", line=dict(width=1, color="#4B6BFB"), name="wave",
+                             hovertemplate="%{x:.2f} s<extra></extra>"), row=1, col=1)
+    for row, kind, scale, unit in ((2, "logmel", "Viridis", "band"), (3, "mfcc", "RdBu_r", "coefficient")):
+        x = feats[kind]
+        fig.add_trace(go.Heatmap(z=x.T, x=frame_times(len(x)), colorscale=scale, showscale=False, name=kind,
+                                 hovertemplate=f"%{{x:.2f}} s, {unit} %{{y}}<extra></extra>"), row=row, col=1)
+    fig.update_xaxes(title_text="time (s)", row=3, col=1)
+    fig.update_yaxes(title_text="amplitude", row=1, col=1)
+    fig.update_yaxes(title_text="Mel band", row=2, col=1)
+    fig.update_yaxes(title_text="coefficient", row=3, col=1)
+    fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
+    return fig
+
+
+def probability_figure(probabilities: dict[str, float], *, height: int = 280, label_format: LabelFormat = str) -> go.Figure:
+    """Horizontal bars of class probabilities, the most likely on top."""
+    items = sorted(probabilities.items(), key=lambda kv: kv[1])
+    colours = emotion_colours(list(probabilities))
+    fig = go.Figure(go.Bar(
+        x=[p for _, p in items], y=[label_format(k) for k, _ in items], orientation="h",
+        marker_color=[colours[k] for k, _ in items], text=[f"{p:.0%}" for _, p in items], textposition="auto",
+        hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis=dict(range=[0, 1], tickformat=".0%"))
+    return fig
+
+
+def over_time_figure(over_time: list[dict], labels: Sequence[str], *, label_format: LabelFormat = str) -> go.Figure:
+    """Class probabilities of successive windows (``predict_file``'s "over_time") as stacked areas over time (s)."""
+    centres = [(w["start"] + w["end"]) / 2 for w in over_time]
+    colours = emotion_colours(labels)
+    fig = go.Figure()
+    for label in labels:
+        fig.add_trace(go.Scatter(
+            x=centres, y=[w["probabilities"][label] for w in over_time], name=label_format(label),
+            stackgroup="p", mode="lines", line=dict(width=0.5, color=colours[label]),
+            hovertemplate=f"{label_format(label)}: %{{y:.0%}} at %{{x:.2f}} s<extra></extra>",
+        ))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], tickformat=".0%"),
+                      xaxis_title="time (s)", legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def confusion_figure(report: dict, *, label_format: LabelFormat = str) -> go.Figure:
+    """A ``classification_report_dict`` confusion matrix: colour = share of the row (recall), text = count."""
+    matrix = np.asarray(report["confusion"], float)
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    labels = [label_format(e) for e in report["labels"]]
+    fig = go.Figure(go.Heatmap(z=shares, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
+                               text=matrix.astype(int), texttemplate="%{text}",
+                               hovertemplate="acted %{y}, heard %{x}: %{z:.0%}<extra></extra>"))
+    fig.update_layout(xaxis_title="predicted", yaxis_title="acted", yaxis=dict(autorange="reversed"),
+                      height=460, margin=dict(t=10))
+    return fig
+
+
+def results_figure(rows: Sequence[dict]) -> go.Figure:
+    """Test UA of :func:`crnn.report.results_rows`: bars per model (clean, noisy), dashed lines for baselines (clean)."""
+    models = [r for r in rows if r["kind"] == "model"]
+    fig = go.Figure()
+    for key, name, colour in (("ua_clean", "clean", "#4B6BFB"), ("ua_noisy", "noisy", "#F29E4C")):
+        fig.add_trace(go.Bar(x=[r.get("label", r["name"]) for r in models], y=[r[key] for r in models], name=name,
+                             marker_color=colour))
+    for k, row in enumerate(r for r in rows if r["kind"] == "baseline" and r["ua_clean"] is not None):
+        fig.add_hline(y=row["ua_clean"], line_dash="dash", line_color="#555",
+                      annotation_text=f"{row['input']} {row['name']} (clean)",
+                      annotation_position="top left" if k % 2 else "top right")
+    fig.update_layout(barmode="group", yaxis=dict(title="UA", tickformat=".0%", range=[0, 1]), height=380,
+                      margin=dict(t=10), legend=dict(orientation="h"))
+    return fig
+
+
+def filters_figure(filters: dict[str, Any], *, max_filters: int = 16, cols: int = 4) -> go.Figure:
+    """The first ``max_filters`` of :meth:`crnn.models.base.SERModel.first_layer_filters`, one panel each.
+
+    Spectral filters are heatmaps (rows: frequency, low at the bottom; columns:
+    time); waveform filters are curves over milliseconds. Red/above zero is positive.
+    """
+    shown = filters["weights"][:max_filters]
+    rows = int(np.ceil(len(shown) / cols))
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.04)
+    for k, kernel in enumerate(shown):
+        where = dict(row=k // cols + 1, col=k % cols + 1)
+        if filters["axes"] == ("time",):
+            ms = np.arange(len(kernel)) * filters["time_step_s"] * 1000
+            fig.add_trace(go.Scatter(x=ms, y=kernel, mode="lines", line=dict(width=1, color="#d62728"),
+                                     hovertemplate="%{x:.2f} ms: %{y:.3f}<extra></extra>"), **where)
+        else:
+            limit = float(np.abs(kernel).max()) or 1.0
+            fig.add_trace(go.Heatmap(z=kernel, colorscale="RdBu_r", zmin=-limit, zmax=limit, showscale=False,
+                                     hovertemplate="frame %{x}, band %{y}: %{z:.3f}<extra></extra>"), **where)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=110 * rows + 20, margin=dict(t=10, b=10), showlegend=False)
+    return fig
+
+
+def dct_comparison_figure(filters: dict[str, Any], *, max_filters: int = 16) -> go.Figure:
+    """Learned spectral filters beside the DCT basis over as many bands (paper 001 Eq. 12).
+
+    Left: each filter's frequency profile (mean over its time extent), scaled
+    to a peak |value| of 1. Right: the cosines h_k[m] = cos(kπ/M (m + ½)) that
+    turn M log-Mels into cepstra, the fixed spectral convolution that S-Conv
+    filters may learn to resemble or adapt. Only for :data:`SPECTRAL_KINDS`.
+    """
+    if filters["kind"] not in SPECTRAL_KINDS:
+        raise ValueError(f"{filters['kind']} filters have no spectral shape to compare with the DCT")
+    profiles = filters["weights"][:max_filters].mean(axis=2)  # (n, bands)
+    profiles = profiles / np.maximum(np.abs(profiles).max(axis=1, keepdims=True), 1e-12)
+    bands = profiles.shape[1]
+    basis = dct_matrix(n_mels=bands, n_mfcc=min(13, bands))
+    unit = filters["frequency_unit"]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08,
+                        subplot_titles=(f"Learned ({filters['layer']})", f"DCT basis over {bands} bands"))
+    for col, z, name in ((1, profiles, "filter"), (2, basis, "k")):
+        fig.add_trace(go.Heatmap(z=z, colorscale="RdBu_r", zmin=-1, zmax=1, showscale=False,
+                                 hovertemplate=f"{name} %{{y}}, {unit} %{{x}}: %{{z:.2f}}<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(title_text=unit, row=1, col=col)
+    fig.update_yaxes(title_text="filter", autorange="reversed", row=1, col=1)
+    fig.update_yaxes(title_text="DCT coefficient k", autorange="reversed", row=1, col=2)
+    fig.update_layout(height=320, margin=dict(t=40, b=10))
+    return fig
+
+
+# --- figures of the analyses -----------------------------------------------------------------
+
+
 def probe_grid(
     reps: Representations,
     *,
     method: str = "lda",
     modules: Sequence[str] | None = None,
-    labels: Sequence[str] = LABELS,
+    labels: Sequence[str] | None = None,
     seed: int = 0,
 ) -> go.Figure:
     """Paper 001 Fig. 2: rows emotion / speaker / gender, columns the modules.
@@ -60,9 +227,14 @@ def probe_grid(
     a two-class LDA is one axis, drawn as a strip with vertical jitter) or a
     seeded UMAP (``method="umap"``, one per module) of the utterance vectors,
     titled with ρ computed on the standardised representations; class centres
-    are labelled; hovering a dot shows its file.
+    are labelled; hovering a dot shows its file. ``labels`` defaults to
+    :data:`crnn.probe.LABELS` (emotion, speaker, gender).
     """
     from sklearn.preprocessing import StandardScaler
+
+    from crnn.probe import LABELS, UNKNOWN, inertia_ratio, lda_projection, umap_projection
+
+    labels = LABELS if labels is None else labels
 
     if method not in ("lda", "umap"):
         raise ValueError(f"unknown projection {method!r}; use 'lda' or 'umap'")
@@ -160,30 +332,59 @@ def correlation_heatmap(report_or_table, layer: str | None = None, state: str = 
 
 
 def attribution_heatmap(expl) -> go.Figure:
-    """Attributions over time: (T, F) heatmap for spectral models; for waveform models the |attribution| per
-    10 ms frame drawn over the log-Mel spectrogram. Module conductance per time step below, when computed."""
-    rows = 2 if expl.modules else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3][:rows], vertical_spacing=0.06)
-    spec_times = np.arange(expl.spectrogram.shape[0]) * 0.01 + 0.0125
-    if expl.attributions.ndim == 2:
+    """An :class:`crnn.explain.Explanation` over time, under the spectrogram it explains.
+
+    Spectral models: the log-Mel spectrogram, then the (T, F) attributions
+    (red towards the class, blue away; the colour bar beside that panel).
+    Waveform models: |attribution| per 10 ms frame drawn over the log-Mel
+    spectrogram. Module conductance per time step at the bottom, when computed.
+    """
+    spectral = expl.attributions.ndim == 2
+    heights = ([0.4, 0.6] if spectral else [1.0]) + ([0.3] if expl.modules else [])
+    titles = ["Log-Mel spectrogram (what the model heard)" if spectral else "Log-Mel spectrogram and |attribution|"]
+    if spectral:
+        feature = "MFCC coefficient" if expl.feature_kind == "mfcc" else "Mel band"
+        titles.append(f"Attribution per {feature} and frame")
+    if expl.modules:
+        titles.append("Conductance of each module over time")
+    fig = make_subplots(rows=len(heights), cols=1, shared_xaxes=True, row_heights=heights, vertical_spacing=0.07,
+                        subplot_titles=titles)
+    fig.add_trace(go.Heatmap(z=expl.spectrogram.T, x=frame_times(len(expl.spectrogram)), colorscale="Greys",
+                             showscale=False, name="log-Mel"), row=1, col=1)
+    fig.update_yaxes(title_text="Mel band", row=1, col=1)
+    if spectral:
         limit = float(np.abs(expl.attributions).max()) or 1.0
+        low, high = fig.layout.yaxis2.domain
         fig.add_trace(go.Heatmap(z=expl.attributions.T, x=expl.times, colorscale="RdBu_r", zmin=-limit, zmax=limit,
-                                 colorbar=dict(title="attr", len=0.6, y=0.7)), row=1, col=1)
-        fig.update_yaxes(title_text="feature bin", row=1, col=1)
+                                 name="attribution",
+                                 colorbar=dict(title="attr", len=high - low, y=(low + high) / 2, yanchor="middle")),
+                      row=2, col=1)
+        fig.update_yaxes(title_text=feature, row=2, col=1)
     else:
-        fig.add_trace(go.Heatmap(z=expl.spectrogram.T, x=spec_times, colorscale="Greys", showscale=False), row=1, col=1)
         scaled = expl.frame_attribution / (expl.frame_attribution.max() or 1.0) * (expl.spectrogram.shape[1] - 1)
         fig.add_trace(go.Scatter(x=expl.times, y=scaled, name="|attribution| per 10 ms", line=dict(color="#d62728")),
                       row=1, col=1)
-        fig.update_yaxes(title_text="Mel band", row=1, col=1)
     for k, (module, info) in enumerate(expl.modules.items()):
         fig.add_trace(go.Scatter(x=info["times"], y=info["per_time"], name=f"{module} conductance",
                                  mode="lines" if len(info["per_time"]) > 1 else "markers",
-                                 line=dict(color=PALETTE[k])), row=2, col=1)
+                                 line=dict(color=PALETTE[k])), row=len(heights), col=1)
     label = expl.target_label if expl.target_label is not None else expl.target
     extra = f", δ = {expl.delta:.2g}" if expl.delta is not None else ""
-    fig.update_layout(title=f"{expl.method.replace('_', ' ')} for class {label}{extra}", height=420 + 160 * (rows - 1))
-    fig.update_xaxes(title_text="time (s)", row=rows, col=1)
+    # The legend goes under the time axis, in the bottom margin: never over the colour bar or a panel.
+    fig.update_layout(title=f"{expl.method.replace('_', ' ')} for class {label}{extra}",
+                      height=330 + 220 * (len(heights) - 1), margin=dict(t=80, b=110),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"))
+    fig.update_xaxes(title_text="time (s)", row=len(heights), col=1)
+    return fig
+
+
+def module_contributions_figure(expl) -> go.Figure:
+    """Each module's total conductance in an :class:`crnn.explain.Explanation` (red: towards the class)."""
+    names = list(expl.modules)
+    totals = [expl.modules[m]["total"] for m in names]
+    fig = go.Figure(go.Bar(x=[MODULE_TITLES.get(m, m) for m in names], y=totals,
+                           marker_color=["#d62728" if t >= 0 else "#1f77b4" for t in totals]))
+    fig.update_layout(height=300, yaxis_title="conductance (score units)", margin=dict(t=10))
     return fig
 
 

@@ -45,39 +45,84 @@ def _baseline_results(baselines, root: Path) -> list[dict]:
     return results
 
 
-def build_report(
+def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:
+    try:
+        return models.count_parameters(models.build_model(name, n_classes, **kwargs))
+    except (CrnnError, TypeError, ValueError):
+        return None
+
+
+def results_rows(
     checkpoint_root: str | os.PathLike = CHECKPOINT_DIR,
     baselines: Iterable[str | os.PathLike | dict] | None = None,
-) -> str:
-    """Markdown table: model × test UA (clean / noisy, %) on the test speakers, SVM baselines, training time."""
+) -> list[dict]:
+    """The results table as data: one dict per checkpoint under ``checkpoint_root``, then per SVM baseline kernel.
+
+    Every row has "kind" ("model" | "baseline"), "name", "paper", "input",
+    "training" ("clean" | "noisy"), "ua_clean", "ua_noisy" (test-speaker UA,
+    0-1, None if unknown), "corpus" and "test_speakers" (what was tested).
+    Model rows add "model" (registry name), "family", "parameters", "epochs",
+    "seconds" and "path"; baseline rows add "kernel", "C", "feature_set",
+    "n_features" and "best" (the kernel chosen on validation). Checkpoints
+    come in registry order; folders whose card cannot be read are left out.
+    ``baselines`` as in :func:`build_report`; ``[]`` leaves them out.
+    """
     root = Path(checkpoint_root)
     order = {name: i for i, name in enumerate(models.REGISTRY)}
     entries = [e for e in list_checkpoints(root) if "card" in e]
     entries.sort(key=lambda e: (order.get(e["card"].get("model"), len(order)), e["name"]))
-    rows, seconds, test_sets = [], 0.0, set()
+    rows = []
     for entry in entries:
         card = entry["card"]
         spec = models.REGISTRY.get(card.get("model"))
-        test = card.get("metrics", {}).get("test", {})
-        training = card.get("training", {})
-        seconds += training.get("seconds", 0.0) or 0.0
-        test_sets.add((card.get("corpus", {}).get("name"), tuple(card.get("split", {}).get("test", []))))
-        rows.append(
-            f"| {entry['name']} | {spec.paper if spec else '?'} | {spec.input_kind if spec else '?'} "
-            f"| {'noisy' if training.get('noisy') else 'clean'} "
-            f"| {_pct(test.get('clean', {}).get('ua'))} | {_pct(test.get('noisy', {}).get('ua'))} "
-            f"| {training.get('epochs', '–')} | {(training.get('seconds') or 0) / 60:.1f} |"
-        )
+        test = (card.get("metrics") or {}).get("test") or {}
+        training = card.get("training") or {}
+        rows.append({
+            "kind": "model", "name": entry["name"], "model": card.get("model"),
+            "family": spec.family if spec else None, "paper": spec.paper if spec else None,
+            "input": spec.input_kind if spec else None,
+            "parameters": _parameters(spec.name, len(card.get("labels") or []) or 8, card.get("model_kwargs") or {})
+            if spec else None,
+            "training": "noisy" if training.get("noisy") else "clean",
+            "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
+            "epochs": training.get("epochs"), "seconds": training.get("seconds"),
+            "corpus": (card.get("corpus") or {}).get("name"), "test_speakers": list((card.get("split") or {}).get("test", [])),
+            "path": entry["path"],
+        })  # fmt: skip
     for result in _baseline_results(baselines, root):
-        test_sets.add((result.get("corpus", {}).get("name"), tuple(result.get("split", {}).get("test", []))))
         for kernel, svm in result["svm"].items():
-            rows.append(
-                f"| SVM {kernel}, C={svm['C']:g} | 001 (baseline) | {result['feature_set']} ({result['n_features']}) "
-                f"| clean | {_pct(svm['test']['clean']['ua'])} | {_pct(svm['test']['noisy']['ua'])} | – | – |"
-            )
+            test = svm.get("test") or {}
+            rows.append({
+                "kind": "baseline", "name": f"SVM {kernel}, C={svm['C']:g}", "paper": "001 (baseline)",
+                "input": f"{result['feature_set']} ({result['n_features']})", "training": "clean",
+                "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
+                "corpus": (result.get("corpus") or {}).get("name"),
+                "test_speakers": list((result.get("split") or {}).get("test", [])),
+                "kernel": kernel, "C": svm["C"], "feature_set": result["feature_set"],
+                "n_features": result["n_features"], "best": kernel == result.get("best"),
+            })  # fmt: skip
+    return rows
+
+
+def build_report(
+    checkpoint_root: str | os.PathLike = CHECKPOINT_DIR,
+    baselines: Iterable[str | os.PathLike | dict] | None = None,
+) -> str:
+    """Markdown table of :func:`results_rows`: test UA (clean / noisy, %) on the test speakers, training time."""
+    rows = results_rows(checkpoint_root, baselines)
     if not rows:
         return "No trained checkpoints or baseline results yet."
-    lines = [HEADER, RULE, *rows]
+    lines = [HEADER, RULE]
+    for row in rows:
+        model = row["kind"] == "model"
+        epochs = row["epochs"] if model and row["epochs"] is not None else "–"
+        minutes = f"{(row['seconds'] or 0) / 60:.1f}" if model else "–"
+        lines.append(
+            f"| {row['name']} | {row['paper'] or '?'} | {row['input'] or '?'} | {row['training']} "
+            f"| {_pct(row['ua_clean'])} | {_pct(row['ua_noisy'])} | {epochs} | {minutes} |"
+        )
+    seconds = sum(row["seconds"] or 0.0 for row in rows if row["kind"] == "model")
+    test_sets = {(row["corpus"], tuple(row["test_speakers"])) for row in rows}
     notes = [f"Total training time: {seconds / 3600:.2f} h."]
     if len(test_sets) == 1:
         corpus, speakers = next(iter(test_sets))

@@ -176,3 +176,14 @@ def partition(corpus: Corpus, speakers: list[str]) -> list[Utterance]:
     return [
         u for u in corpus.utterances if u.speaker in wanted or corpus.utterance_id(u) in wanted
     ]
+
+
+def spread_sample(utterances: list[Utterance], n: int) -> list[Utterance]:
+    """At most ``n`` utterances spread evenly over emotions, then speakers: every k-th of them sorted so.
+
+    Deterministic (independent of the input order), for corpus-wide summaries that
+    cannot afford every recording, e.g. ranking LSTM cells over a corpus.
+    """
+    ordered = sorted(utterances, key=lambda u: (u.emotion, u.speaker, str(u.path)))
+    step = max(1, len(ordered) // max(n, 1))
+    return ordered[::step][:n]

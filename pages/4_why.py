@@ -1,6 +1,5 @@
 """Page 4 — which parts of the spectrogram drove the prediction (Captum attributions)."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from crnn import appkit
@@ -30,20 +29,14 @@ with appkit.friendly("the explanation"):
     with st.spinner("Tracing the prediction back to the input…"):
         expl = appkit.explanation(lm, lm.key, clip.wave, target, method, layers)
 
-    from crnn.plots import attribution_heatmap
+    from crnn.plots import attribution_heatmap, module_contributions_figure
 
-    figure = attribution_heatmap(expl)
-    figure.update_layout(legend=dict(orientation="h", y=-0.2))  # keep the legend clear of the colour bar
-    st.plotly_chart(figure, key="why_heatmap")
+    st.plotly_chart(attribution_heatmap(expl), key="why_heatmap")
     if expl.delta is not None:
         st.caption(f"Integrated Gradients completeness check: attributions add up to the score change within "
                    f"{abs(expl.delta):.2g} (smaller is more trustworthy).")
     if expl.modules:
         st.subheader("Contribution of each stage")
-        names = list(expl.modules)
-        fig = go.Figure(go.Bar(x=names, y=[expl.modules[m]["total"] for m in names],
-                               marker_color=["#d62728" if expl.modules[m]["total"] >= 0 else "#1f77b4" for m in names]))
-        fig.update_layout(height=300, yaxis_title="conductance (score units)", margin=dict(t=10))
-        st.plotly_chart(fig, key="why_modules")
+        st.plotly_chart(module_contributions_figure(expl), key="why_modules")
         st.caption("Each stage's total conductance: the part of the score change that flows through it. Every stage "
                    "the signal passes through should carry roughly the whole change.")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crnn import appkit
+from crnn import appkit, plots
 
 NOISES = {"white": "White (hiss)", "pink": "Pink (rain-like)", "brown": "Brown (rumble)"}
 
@@ -20,24 +20,24 @@ with appkit.friendly("the noise lab"):
     left, right = st.columns(2)
     kind = left.radio("Noise", list(NOISES), format_func=NOISES.get, horizontal=True, key="noise_kind", index=1)
     snr = right.slider("Signal-to-noise ratio (dB): lower = noisier", -10, 20, 5, key="noise_snr")
-    result, noisy = appkit.noise_result(lm, lm.key, clip.wave, kind, float(snr), 0)
+    result = appkit.noise_result(lm, lm.key, clip.wave, kind, float(snr), 0)
 
     clean_col, noisy_col = st.columns(2)
     for column, title, wave, pred in ((clean_col, "Clean", clip.wave, result["prediction_clean"]),
-                                      (noisy_col, f"With {kind} noise at {snr} dB", noisy, result["prediction_noisy"])):
+                                      (noisy_col, f"With {kind} noise at {snr} dB", result["noisy_wave"],
+                                       result["prediction_noisy"])):
         with column:
             st.markdown(f"**{title}**")
             st.audio(wave, sample_rate=16000)
             probabilities = dict(zip(lm.labels, pred["probabilities"]))
             st.metric("Predicted", appkit.emotion_label(pred["label"]), f"{probabilities[pred['label']]:.0%} sure",
                       delta_color="off", delta_arrow="off", border=True)
-            st.plotly_chart(appkit.probability_figure(probabilities, height=240), key=f"noise_probs_{title[:5]}")
-
-    from crnn.plots import noise_figure
+            st.plotly_chart(plots.probability_figure(probabilities, height=240, label_format=appkit.emotion_label),
+                            key=f"noise_probs_{title[:5]}")
 
     st.subheader("How far each stage moved")
     st.caption("Cosine distance between the clean and noisy representation of each stage (0 = unchanged).")
-    st.plotly_chart(noise_figure(result), key="noise_shift")
+    st.plotly_chart(plots.noise_figure(result), key="noise_shift")
     if st.toggle("Show the whole SNR range (−10 to 15 dB)", key="noise_sweep"):
         with st.spinner("Running the model at six noise levels…"):
-            st.plotly_chart(noise_figure(appkit.noise_sweep(lm, lm.key, clip.wave, kind, 0)), key="noise_sweep_fig")
+            st.plotly_chart(plots.noise_figure(appkit.noise_sweep(lm, lm.key, clip.wave, kind, 0)), key="noise_sweep_fig")

@@ -1,11 +1,16 @@
 """Checkpoints round-trip; damaged or tampered ones are refused with one CheckpointError line."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from tiny_model import TinyModel, register_tiny
 
+import crnn
 from crnn.checkpoint import (
     FORMAT,
     checkpoint_hash,
@@ -96,3 +101,17 @@ def test_resolve_unknown_name(monkeypatch):
         resolve_model("no_such_model")
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_model("/no/such/folder")
+
+
+def test_listing_and_reading_cards_do_not_import_torch(saved):
+    """The app's sidebar lists checkpoints on every page; torch must wait for the first model load."""
+    _, folder = saved
+    code = (
+        "import sys; from crnn.checkpoint import list_checkpoints, read_card; "
+        f"entries = list_checkpoints({str(folder.parent)!r}); read_card({str(folder)!r}); "
+        "assert entries and 'card' in entries[0], entries; "
+        "heavy = [m for m in ('torch', 'safetensors', 'crnn.models') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60,
+                   env={**os.environ, "PYTHONPATH": str(Path(crnn.__file__).parents[1])})

@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -210,3 +211,39 @@ def test_raw_crnn_regression_head_trains_with_concordance():
     loss = concordance_loss(outputs["arousal_valence"], torch.rand(4, 2))
     loss.backward()
     assert model.regressor.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name, shape, kind", [
+    ("s_cldnn_logmel", (32, 8, 1), "spectral"),
+    ("fst_cldnn_logmel", (32, 40, 5), "full-spectrum"),
+    ("t_cldnn_mfcc", (32, 1, 5), "temporal"),
+    ("cnn_lstm_2d", (64, 3, 3), "spectro-temporal"),
+    ("raw_crnn", (40, 80), "waveform"),
+    ("cnn_lstm_1d", (64, 3), "waveform"),
+])  # fmt: skip
+def test_first_layer_filters_name_their_axes(name, shape, kind, models):
+    model = models[name]
+    filters = model.first_layer_filters()
+    assert filters["weights"].shape == shape and filters["weights"].dtype == "float32"
+    assert filters["kind"] == kind and str(shape[0]) in filters["description"]
+    conv = model.get_submodule(filters["layer"])
+    captured = []
+    handle = conv.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
+    wave = clip(0.5)
+    with torch.no_grad():
+        features = model.module_outputs(wave)["input"]  # (B, T, F)
+    handle.remove()
+    seen = captured[0]  # what the first conv convolves: (B, 1, F, T) or (B, 1, N)
+    if filters["axes"] == ("frequency", "time"):
+        # The declared frequency axis is the one the conv slides along the feature bins.
+        torch.testing.assert_close(seen[0, 0, :, -1], features[0, -1])
+        assert filters["time_step_s"] == pytest.approx(0.01)
+    else:
+        assert filters["axes"] == ("time",) and seen.shape[-1] >= wave.shape[-1]
+        assert filters["time_step_s"] == pytest.approx(1 / SAMPLE_RATE)
+    np.testing.assert_array_equal(filters["weights"], conv.weight.detach()[:, 0].numpy())
+
+
+@pytest.mark.parametrize("name", ["ldnn_mfcc", "clstm", "lstm_crnn"])
+def test_models_whose_first_layer_is_recurrent_have_no_filters(name, models):
+    assert models[name].first_layer_filters() is None

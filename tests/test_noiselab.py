@@ -5,6 +5,7 @@ import pytest
 import torch
 from tiny_model import TinyModel
 
+from crnn.noise import snr_db as measured_snr_db
 from crnn.noiselab import cosine_distance, noise_shift, noise_sweep
 
 
@@ -34,6 +35,17 @@ def test_snr_is_as_asked(model, kind):
     assert sum(out["prediction_noisy"]["probabilities"]) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_noisy_wave_is_the_mixture_that_was_scored(model):
+    wave = speechlike()
+    out = noise_shift(model, wave, "pink", 0.0, seed=2)
+    noisy = out["noisy_wave"]
+    assert noisy.dtype == np.float32 and noisy.shape == wave.shape
+    assert measured_snr_db(wave, noisy) == pytest.approx(out["snr_db_measured"])
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(noisy)[None]), -1)[0].numpy()
+    np.testing.assert_allclose(probs, out["prediction_noisy"]["probabilities"], atol=1e-5)
+
+
 def test_recording_noise_and_drift_with_snr(model):
     wave = speechlike()
     recording = np.random.default_rng(3).normal(size=4000).astype(np.float32)  # looped to length
@@ -41,7 +53,10 @@ def test_recording_noise_and_drift_with_snr(model):
     sweep = noise_sweep(model, wave, "white", (-10.0, 10.0, 30.0))
     drift = [r["cosine_distance"]["input"] for r in sweep]
     assert drift[0] > drift[1] > drift[2] >= 0.0
-    assert noise_shift(model, wave, "white", 10.0, seed=1) == noise_shift(model, wave, "white", 10.0, seed=1)
+    first, again = noise_shift(model, wave, "white", 10.0, seed=1), noise_shift(model, wave, "white", 10.0, seed=1)
+    np.testing.assert_array_equal(first.pop("noisy_wave"), again.pop("noisy_wave"))
+    assert first == again
+    assert all("noisy_wave" not in row for row in sweep)
     with pytest.raises(ValueError):
         noise_shift(model, wave, "violet", 0.0)
     from crnn.plots import noise_figure

@@ -8,7 +8,7 @@ import pytest
 
 from crnn.corpora import Corpus, Utterance
 from crnn.errors import CorpusError
-from crnn.splits import loso_folds, partition, speaker_split
+from crnn.splits import loso_folds, partition, speaker_split, spread_sample
 
 ROOT = Path("/corpus")
 
@@ -117,3 +117,12 @@ def test_loso_small_corpus():
     assert all([len(p) for p in parts(f)] == [1, 1, 1] for f in folds)
     with pytest.raises(CorpusError, match="at least 3 named speakers"):
         loso_folds(manifest({"a": "female", "b": "male"}))
+
+
+def test_spread_sample_covers_emotions_and_speakers_whatever_the_order():
+    utterances = ravdess_like().utterances  # 24 speakers × 3, anger and neutral
+    sample = spread_sample(utterances, 8)
+    assert len(sample) == 8 and {u.emotion for u in sample} == {"anger", "neutral"}
+    assert len({u.speaker for u in sample}) == 8
+    assert spread_sample(list(reversed(utterances)), 8) == sample
+    assert len(spread_sample(utterances, 500)) == len(utterances)

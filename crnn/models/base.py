@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+import numpy as np
+
 from crnn.audio import SAMPLE_RATE
 from crnn.features import HOP_LENGTH, FeatureKind, FrontEnd
 from crnn.lstm import LSTMStates, lstm_states
@@ -124,6 +126,53 @@ class SERModel(nn.Module):
                 states = self._fold_states(name, states, wave.shape[0])
                 result[f"{name}.layer{k}"] = replace(states, frame_rate=states.h.shape[1] / seconds)
         return result
+
+    def first_layer_filters(self) -> dict[str, Any] | None:
+        """The learned filters of the first convolution after the front-end, or None if there is none.
+
+        Convolutions here see spectral features as (B, C, frequency, time) and
+        the waveform as (B, C, samples); a model laid out otherwise overrides
+        this. Returns {"layer": module path, "weights": float32 array
+        (n_filters, frequency, time) or (n_filters, samples) for the single
+        input channel, "axes": ("frequency", "time") or ("time",),
+        "frequency_unit" ("Mel band" / "MFCC coefficient", None for
+        waveforms), "time_step_s" (seconds per step along time: 0.01 for
+        frames, 1/16000 for samples), "kind" ("spectral", "temporal",
+        "spectro-temporal", "full-spectrum" or "waveform"), "description"}.
+        Spectral filters on log-Mels compare with the DCT basis of paper 001
+        Eq. 12 (:func:`crnn.features.dct_matrix` of as many bands).
+        """
+        found = next(((name, m) for name, m in self.named_modules()
+                      if isinstance(m, (nn.Conv1d, nn.Conv2d)) and not name.startswith("frontend")), None)
+        if found is None:
+            return None
+        name, conv = found
+        weights = conv.weight.detach().cpu().float().numpy()
+        if weights.shape[1] != 1:
+            raise ValueError(f"{name} has {weights.shape[1]} input channels; the first layer should see one")
+        weights = np.ascontiguousarray(weights[:, 0])  # (n_filters, *kernel)
+        n = len(weights)
+        if isinstance(conv, nn.Conv1d):
+            if self.feature_kind != "waveform":
+                raise ValueError(f"{name} is a 1-D convolution on {self.feature_kind} features; override first_layer_filters")
+            taps = weights.shape[1]
+            return {"layer": name, "weights": weights, "axes": ("time",), "frequency_unit": None,
+                    "time_step_s": 1 / SAMPLE_RATE, "kind": "waveform",
+                    "description": f"{n} waveform filters of {taps} samples ({1000 * taps / SAMPLE_RATE:.1f} ms)"}
+        bands, frames = weights.shape[1:]
+        unit = "MFCC coefficient" if self.feature_kind == "mfcc" else "Mel band"
+        if bands == self.frontend.n_features:
+            kind = "full-spectrum"
+        elif frames == 1:
+            kind = "spectral"
+        elif bands == 1:
+            kind = "temporal"
+        else:
+            kind = "spectro-temporal"
+        return {"layer": name, "weights": weights, "axes": ("frequency", "time"), "frequency_unit": unit,
+                "time_step_s": HOP_LENGTH / SAMPLE_RATE, "kind": kind,
+                "description": f"{n} {kind} filters of {bands} {unit}{'s' if bands > 1 else ''} × "
+                               f"{frames} frame{'s' if frames > 1 else ''} (10 ms each)"}
 
     def extra_repr(self) -> str:
         return f"n_classes={self.n_classes}, feature_kind={self.feature_kind!r}"

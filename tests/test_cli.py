@@ -1,0 +1,135 @@
+"""The command line as a user meets it: JSON outputs, and one line plus exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from crnn.checkpoint import CHECKPOINT_DIR, list_checkpoints, save_checkpoint
+from crnn.cli import main
+from crnn.models import build_model
+
+LABELS = ["anger", "happiness", "neutral", "sadness"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """An untrained but well-formed checkpoint folder of a real registered model."""
+    model = build_model("ldnn_mfcc", len(LABELS))
+    card = {"model": "ldnn_mfcc", "model_kwargs": model.config, "labels": LABELS, "features": {"kind": "mfcc"}}
+    return save_checkpoint(model, card, tmp_path / "ckpt")
+
+
+@pytest.fixture
+def clip(tmp_path):
+    t = np.arange(32000) / 16000
+    path = tmp_path / "tone.wav"
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)), 16000)
+    return path
+
+
+def test_models_json_lists_the_papers_models(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    rows = json.loads(out)
+    names = {r["name"] for r in rows}
+    assert code == 0 and len(rows) >= 14
+    assert {"ldnn_mfcc", "ldnn_logmel", "t_cldnn_mfcc", "fst_cldnn_mfcc", "t_cldnn_logmel", "s_cldnn_logmel",
+            "st_cldnn_logmel", "fst_cldnn_logmel"} <= names
+    assert all(r["parameters"] > 0 and r["input"] in ("waveform", "logmel", "mfcc") for r in rows)
+
+
+def test_corpus_json_on_ravdess(capsys, ravdess_root):
+    code, out, _ = run(capsys, "corpus", str(ravdess_root), "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert (info["utterances"], info["speakers"], info["genders"]["female"]) == (1440, 24, 12)
+
+
+@pytest.mark.parametrize("make", ["empty", "unknown"])
+def test_corpus_refuses_empty_and_unknown_folders(capsys, tmp_path, make):
+    folder = tmp_path / make
+    folder.mkdir()
+    if make == "unknown":
+        (folder / "notes.txt").write_text("no audio here")
+    code, out, err = run(capsys, "corpus", str(folder))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_predict_reports_bad_files_and_still_predicts_the_good_one(capsys, tmp_path, checkpoint, clip):
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00garbage")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000), 16000)
+    code, out, err = run(capsys, "predict", "--model", str(checkpoint), "--json", str(corrupt), str(clip), str(silent))
+    results = json.loads(out)
+    assert code == 2
+    assert [r["file"].split("/")[-1] for r in results] == ["tone.wav"]
+    assert set(results[0]["probabilities"]) == set(LABELS)
+    assert len(err.strip().splitlines()) == 2 and "corrupt.wav" in err and "silent.wav" in err
+
+
+def test_tampered_checkpoint_is_refused_in_one_line(capsys, checkpoint, clip):
+    weights = checkpoint / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    code, out, err = run(capsys, "predict", "--model", str(checkpoint), str(clip))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_unknown_model_name_is_refused(capsys, clip):
+    code, _, err = run(capsys, "predict", "--model", "no_such_model", str(clip))
+    assert code == 2 and "no_such_model" in err
+
+
+SHIPPED = [c["name"] for c in list_checkpoints(CHECKPOINT_DIR) if "card" in c]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_checkpoint_reproduces_its_card(capsys, ravdess_root, name, tmp_path, monkeypatch):
+    """`crnn evaluate` of a shipped checkpoint gives the clean test UA written in its card."""
+    monkeypatch.setenv("CRNN_CACHE_DIR", str(tmp_path))  # a fresh decode, as on a new machine
+    card = json.loads((CHECKPOINT_DIR / name / "card.json").read_text())
+    code, out, _ = run(capsys, "evaluate", "--model", name, "--corpus", str(ravdess_root), "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["n"] == card["metrics"]["test"]["clean"]["n"]
+    assert result["ua"] == pytest.approx(card["metrics"]["test"]["clean"]["ua"], abs=1e-6)
+
+
+def test_shipped_default_model_reproduces_its_noisy_figure(capsys, ravdess_root):
+    from crnn.checkpoint import DEFAULT_MODEL
+
+    if DEFAULT_MODEL not in SHIPPED:
+        pytest.skip("no shipped default checkpoint")
+    card = json.loads((CHECKPOINT_DIR / DEFAULT_MODEL / "card.json").read_text())
+    code, out, _ = run(capsys, "evaluate", "--corpus", str(ravdess_root), "--noisy", "--json")
+    assert code == 0
+    assert json.loads(out)["ua"] == pytest.approx(card["metrics"]["test"]["noisy"]["ua"], abs=1e-6)
+
+
+def test_train_refuses_a_folder_without_a_corpus(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run(capsys, "train", "--model", "ldnn_mfcc", "--corpus", str(tmp_path / "empty"),
+                       "--out", str(tmp_path / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_copy_of_checkpoint_folder_loads(capsys, tmp_path, checkpoint, clip):
+    """A checkpoint folder is self-contained: moved elsewhere, it still predicts."""
+    moved = shutil.copytree(checkpoint, tmp_path / "elsewhere")
+    code, out, _ = run(capsys, "predict", "--model", str(moved), "--json", str(clip))
+    assert code == 0 and json.loads(out)[0]["label"] in LABELS

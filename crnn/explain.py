@@ -261,8 +261,14 @@ def run_explain(
     if isinstance(target, str) and target.isdigit():
         target = int(target)
     if isinstance(target, str) and target not in labels:
-        from crnn.errors import CrnnError
+        from crnn.corpora import canonical_label
+        from crnn.errors import CorpusError, CrnnError
 
+        try:
+            target = canonical_label(target)  # "happy" → "happiness", as the corpora name it
+        except CorpusError:
+            pass
+    if isinstance(target, str) and target not in labels:
         raise CrnnError(f"{target!r} is not one of the model's labels ({', '.join(labels)})")
     expl = explain(model, load_audio(file), target=target, labels=labels, method=method, n_steps=n_steps, layers=layers)
     result = {"model": card.get("model"), "file": str(file), **expl.to_dict()}

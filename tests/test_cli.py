@@ -133,3 +133,28 @@ def test_copy_of_checkpoint_folder_loads(capsys, tmp_path, checkpoint, clip):
     moved = shutil.copytree(checkpoint, tmp_path / "elsewhere")
     code, out, _ = run(capsys, "predict", "--model", str(moved), "--json", str(clip))
     assert code == 0 and json.loads(out)[0]["label"] in LABELS
+
+
+@pytest.fixture
+def label_folders(tmp_path, ravdess_root):
+    """RAVDESS clips of four emotions laid out as a folder per label, another layout than RAVDESS's own."""
+    codes = {"05": "Angry", "03": "Happy", "01": "Neutral", "04": "Sad"}
+    for code, label in codes.items():
+        (tmp_path / "folders" / label).mkdir(parents=True)
+        for actor in ("01", "02", "03", "04", "05", "06"):
+            name = f"03-01-{code}-01-01-01-{actor}.flac"
+            (tmp_path / "folders" / label / name).symlink_to(ravdess_root / f"Actor_{actor}" / name)
+    return tmp_path / "folders"
+
+
+def test_probe_cells_explain_on_another_layout(capsys, tmp_path, checkpoint, label_folders):
+    code, out, err = run(capsys, "probe", "--model", str(checkpoint), "--corpus", str(label_folders), "--json")
+    assert code == 0, err
+    probe = json.loads(out)
+    assert {"input", "rnn", "mlp"} <= set(probe["modules"]) and "emotion" in probe["inertia_ratio"]["rnn"]
+    clip = next(label_folders.glob("Happy/*.flac"))
+    code, out, err = run(capsys, "cells", "--model", str(checkpoint), str(clip), "--json", "--top", "3")
+    assert code == 0, err
+    code, out, err = run(capsys, "explain", "--model", str(checkpoint), str(clip), "--target", "happy", "--json")
+    assert code == 0, err
+    assert json.loads(out)["target_label"] == "happiness"

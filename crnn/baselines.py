@@ -30,7 +30,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.svm import SVC
 
 from crnn.audio import SAMPLE_RATE
-from crnn.checkpoint import CHECKPOINT_DIR, atomic_write_json
+from crnn.checkpoint import CHECKPOINT_DIR
+from crnn.fileio import atomic_write_json
 from crnn.corpora import Corpus, Utterance, read_corpus
 from crnn.data import CACHE_DIR, TRIM_TOP_DB, Progress, load_waves
 from crnn.errors import CrnnError

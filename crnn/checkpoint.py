@@ -15,12 +15,12 @@ import hashlib
 import json
 import os
 import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crnn.errors import CheckpointError
+from crnn.fileio import atomic_write_bytes, atomic_write_json
 
 # torch, safetensors and the model registry are imported by the functions that
 # need them: listing checkpoints and reading cards (the app's sidebar) stay light.
@@ -33,27 +33,6 @@ CHECKPOINT_DIR = Path(__file__).parents[1] / "checkpoints"
 DEFAULT_MODEL = "fst_cldnn_logmel"
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8"))
 
 
 def sha256_bytes(data: bytes) -> str:

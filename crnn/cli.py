@@ -71,6 +71,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from crnn.train import train
 
+    limits = {k: getattr(args, k) for k in ("max_epochs", "min_epochs", "max_minutes") if getattr(args, k) is not None}
     card = train(
         args.model,
         args.corpus,
@@ -80,9 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         noise_dir=args.noise_dir,
         out_dir=args.out,
         seed=args.seed,
-        max_epochs=args.max_epochs,
-        max_minutes=args.max_minutes,
-        min_epochs=args.min_epochs,
+        **limits,
     )
     metrics = card.get("metrics", {}).get("test", {})
     _print(
@@ -215,9 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-dir", default=None, help="folder of noise recordings (default: coloured noise)")
     p.add_argument("--out", default=None, help="checkpoint folder (default checkpoints/<model>)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-epochs", type=int, default=30)
+    p.add_argument("--max-epochs", type=int, default=None, help="default 80")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
-    p.add_argument("--min-epochs", type=int, default=10, help="early stopping (patience 3) counts from this epoch")
+    p.add_argument("--min-epochs", type=int, default=None, help="early stopping (patience 3) counts from this epoch (default 60)")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

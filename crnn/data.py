@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import torch
 
 from crnn.audio import SAMPLE_RATE, load_audio
 from crnn.errors import AudioError
+from crnn.fileio import atomic_path
 from crnn.noise import NoiseSource
 
 TRIM_TOP_DB = 40.0  # dB below the peak frame counted as silence at the ends
@@ -114,18 +114,11 @@ def _write_cache(path: Path, waves: list[np.ndarray | None], problems: list[str]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     samples = np.concatenate([w for w in waves if w is not None] or [np.zeros(0, np.float32)])
     ok = np.array([w is not None for w in waves])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh, samples=samples.astype(np.float32), offsets=offsets, ok=ok,
-                problems=np.array(problems, dtype=str),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        np.savez(
+            tmp, samples=samples.astype(np.float32), offsets=offsets, ok=ok,
+            problems=np.array(problems, dtype=str),
+        )
 
 
 def crop_batch(

@@ -17,7 +17,6 @@ from typing import Literal
 import librosa
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from crnn.audio import SAMPLE_RATE

@@ -11,8 +11,6 @@ emoji labels); the default prints them as they are.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -23,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from crnn.audio import SAMPLE_RATE
 from crnn.features import compute, dct_matrix, frame_times
+from crnn.fileio import atomic_path
 
 if TYPE_CHECKING:  # crnn.probe (scikit-learn) loads with the first probe figure, not with the app's first page
     from crnn.probe import Representations
@@ -40,19 +39,11 @@ def save_figure(fig: go.Figure, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".html", ".png"):
         raise ValueError(f"figure file must end in .html or .png, not {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if suffix == ".html":
             fig.write_html(tmp, include_plotlyjs=True)
         else:
             fig.write_image(tmp, scale=2)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a figure is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from sklearn.svm import LinearSVC
 from crnn.audio import load_audio
 from crnn.errors import CrnnError
 from crnn.features import FrontEnd
+from crnn.fileio import atomic_path
 from crnn.metrics import unweighted_accuracy
 
 MODULES = ("input", "cnn", "rnn", "mlp")
@@ -249,25 +249,13 @@ def module_representations(
 # ----------------------------------------------------------------------------- storage
 
 
-def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; bundles ship with checkpoints
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_npz(reps: Representations, path: Path, dtype, fmt: str) -> None:
     arrays = {f"module_{m}": x.astype(dtype) for m, x in reps.modules.items()}
     for name in ("ids", "emotion", "speaker", "gender"):
         arrays[name] = np.asarray(getattr(reps, name), dtype=str)
     arrays["meta"] = np.array(json.dumps({**reps.meta, "format": fmt, "modules": list(reps.modules)}))
-    _atomic_savez(Path(path), arrays)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
 
 
 def _read_npz(path: Path, fmt: str) -> Representations:

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import crnn.models as models
-from crnn.checkpoint import CHECKPOINT_DIR, atomic_write_bytes, list_checkpoints
+from crnn.checkpoint import CHECKPOINT_DIR, list_checkpoints
+from crnn.fileio import atomic_write_bytes
 from crnn.errors import CrnnError
 
 START = "<!-- results:start -->"

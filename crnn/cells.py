@@ -194,11 +194,17 @@ def run_cells(
     corpus: str | None = None,
     figure: str | None = None,
     top: int = 5,
+    state: str | None = None,
+    control: bool = False,
 ) -> dict:
     """CLI entry: rank cells for one recording, or aggregate over several (or a corpus sample of 48).
 
     Returns {"model", "files", "top": {feature: [rows]}} with the ``top``
-    cells per feature. ``figure`` (.html/.png): the best cell over its
+    cells per feature; ``state`` ("c", "i", "f", "g" or "o") keeps only the
+    cell states or that gate, None ranks them all together. ``control`` adds
+    "control_top": the same ranking for an untrained copy of the model
+    (random weights, seed 0), since an LSTM fed energy-like inputs can track
+    loudness before it learns anything. ``figure`` (.html/.png): the best cell over its
     feature for one file (:func:`crnn.plots.cells_overlay`), else the r
     heatmap of the best layer and state (:func:`crnn.plots.correlation_heatmap`).
     """
@@ -215,16 +221,32 @@ def run_cells(
         paths += [str(u.path) for u in utterances[:: max(1, len(utterances) // CORPUS_SAMPLE)][:CORPUS_SAMPLE]]
     if not paths:
         raise CrnnError("give one or more audio files or a corpus folder")
-    if len(paths) == 1:
-        report = cell_correlations(model, load_audio(paths[0]))
-        table = report.table
-    else:
-        table = corpus_cell_correlations(model, paths)
+
+    def ranking(net):
+        if len(paths) == 1:
+            report = cell_correlations(net, load_audio(paths[0]))
+            table = report.table
+        else:
+            report, table = None, corpus_cell_correlations(net, paths)
+        if state is not None:
+            table = table[table.state == state].reset_index(drop=True)
+        return report, table
+
+    report, table = ranking(model)
     result = {
         "model": card.get("model"),
         "files": len(paths),
         "top": {f: top_cells(table, f, k=top).to_dict(orient="records") for f in FEATURES},
     }
+    if control:
+        import torch
+
+        from crnn.models import build_model
+
+        torch.manual_seed(0)
+        untrained = build_model(card["model"], len(card["labels"]), **card.get("model_kwargs", {})).eval()
+        _, control_table = ranking(untrained)
+        result["control_top"] = {f: top_cells(control_table, f, k=top).to_dict(orient="records") for f in FEATURES}
     if figure is not None:
         from crnn.plots import cells_overlay, correlation_heatmap, save_figure
 

@@ -158,7 +158,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_cells(args: argparse.Namespace) -> int:
     from crnn.cells import run_cells
 
-    result = run_cells(args.model, args.files, corpus=args.corpus, figure=args.figure, top=args.top)
+    result = run_cells(args.model, args.files, corpus=args.corpus, figure=args.figure, top=args.top, state=args.state,
+                       control=args.control)
     _print(result, args.json)
     return 0
 
@@ -251,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=None, help="aggregate over a corpus folder")
     p.add_argument("--figure", default=None)
     p.add_argument("--top", type=int, default=5)
+    p.add_argument("--state", choices=["c", "i", "f", "g", "o"], default=None,
+                   help="rank only the cell states (c) or one gate; default all together")
+    p.add_argument("--control", action="store_true", help="also rank an untrained copy of the model (random weights)")
 
     p = add("explain", cmd_explain, "attributions (Captum) for one file")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

@@ -61,8 +61,8 @@ Progress = Callable[[int, int], None]  # (utterances done, total)
 
 
 def default_cache_dir() -> Path:
-    """Where representations are cached: ``$CRNN_CACHE/probe`` or ``~/.cache/crnn-lens/probe``."""
-    root = os.environ.get("CRNN_CACHE") or Path.home() / ".cache" / "crnn-lens"
+    """Where representations are cached: ``probe/`` under ``$CRNN_CACHE_DIR`` (default ``~/.cache/crnn-lens``)."""
+    root = os.environ.get("CRNN_CACHE_DIR") or Path.home() / ".cache" / "crnn-lens"
     return Path(root) / "probe"
 
 

@@ -78,7 +78,7 @@ def models_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def app(models_dir, tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("CRNN_LENS_MODELS", str(models_dir))
-    monkeypatch.setenv("CRNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CRNN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("CRNN_LENS_ROOTS", raising=False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["lens_model_pick"] = TEST_MODEL

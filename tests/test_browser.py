@@ -34,7 +34,7 @@ EMOTIONS = ("anger", "boredom", "calm", "disgust", "excitement", "fear", "frustr
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     env, _ = bench_app.demo_models(tmp / "models")
-    env = {"CRNN_CACHE": str(tmp / "cache"), **env}
+    env = {"CRNN_CACHE_DIR": str(tmp / "cache"), **env}
     with bench_app.serve(env) as (url, _):
         yield url
 

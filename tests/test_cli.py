@@ -98,9 +98,8 @@ SHIPPED = [c["name"] for c in list_checkpoints(CHECKPOINT_DIR) if "card" in c]
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_checkpoint_reproduces_its_card(capsys, ravdess_root, name, tmp_path, monkeypatch):
+def test_shipped_checkpoint_reproduces_its_card(capsys, ravdess_root, name):
     """`crnn evaluate` of a shipped checkpoint gives the clean test UA written in its card."""
-    monkeypatch.setenv("CRNN_CACHE_DIR", str(tmp_path))  # a fresh decode, as on a new machine
     card = json.loads((CHECKPOINT_DIR / name / "card.json").read_text())
     code, out, _ = run(capsys, "evaluate", "--model", name, "--corpus", str(ravdess_root), "--json")
     result = json.loads(out)
@@ -153,8 +152,12 @@ def test_probe_cells_explain_on_another_layout(capsys, tmp_path, checkpoint, lab
     probe = json.loads(out)
     assert {"input", "rnn", "mlp"} <= set(probe["modules"]) and "emotion" in probe["inertia_ratio"]["rnn"]
     clip = next(label_folders.glob("Happy/*.flac"))
-    code, out, err = run(capsys, "cells", "--model", str(checkpoint), str(clip), "--json", "--top", "3")
+    code, out, err = run(capsys, "cells", "--model", str(checkpoint), str(clip), "--json", "--top", "3",
+                         "--state", "c", "--control")
     assert code == 0, err
+    cells = json.loads(out)
+    assert all(row["state"] == "c" for rows in cells["top"].values() for row in rows)
+    assert set(cells["control_top"]) == set(cells["top"])
     code, out, err = run(capsys, "explain", "--model", str(checkpoint), str(clip), "--target", "happy", "--json")
     assert code == 0, err
     assert json.loads(out)["target_label"] == "happiness"

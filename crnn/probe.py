@@ -278,8 +278,8 @@ def write_bundle(reps: Representations, path: str | Path, max_bytes: int = BUNDL
     """Write a compact probe bundle (float16 npz) that the app's probe page can use without the corpus.
 
     Modules are stored as they are while the float16 payload fits in
-    ``max_bytes``; otherwise the widest modules are PCA-reduced to
-    ≤ 256 dimensions, widest first, until it fits. ``meta["pca"]`` records,
+    ``max_bytes``; otherwise the widest modules are PCA-reduced to 256
+    dimensions, widest first, then to 128 and 64, until it fits. ``meta["pca"]`` records,
     per reduced module, the original and kept dimensions and the variance
     explained, so the app can say the bundle's probes are approximate.
     """
@@ -292,16 +292,18 @@ def write_bundle(reps: Representations, path: str | Path, max_bytes: int = BUNDL
     def payload() -> int:
         return sum(n * x.shape[1] * 2 for x in modules.values())
 
-    for name in sorted(modules, key=lambda m: -modules[m].shape[1]):
-        if payload() <= max_bytes:
-            break
-        X = modules[name]
-        k = min(BUNDLE_PCA_DIMS, n - 1, X.shape[1])
-        if k >= X.shape[1]:
-            continue
-        pca = PCA(n_components=k, random_state=0).fit(X)
-        modules[name] = pca.transform(X).astype(np.float32)
-        pca_info[name] = {"from": int(X.shape[1]), "to": int(k), "explained_variance": float(pca.explained_variance_ratio_.sum())}
+    for dims in (BUNDLE_PCA_DIMS, BUNDLE_PCA_DIMS // 2, BUNDLE_PCA_DIMS // 4):
+        for name in sorted(modules, key=lambda m: -modules[m].shape[1]):
+            if payload() <= max_bytes:
+                break
+            original = reps.modules[name]
+            k = min(dims, n - 1, original.shape[1])
+            if k >= modules[name].shape[1]:
+                continue
+            pca = PCA(n_components=k, random_state=0).fit(original)
+            modules[name] = pca.transform(original).astype(np.float32)
+            pca_info[name] = {"from": int(original.shape[1]), "to": int(k),
+                              "explained_variance": float(pca.explained_variance_ratio_.sum())}
     if payload() > max_bytes:
         raise CrnnError(f"the probe bundle would need {payload() / 1e6:.1f} MB, more than {max_bytes / 1e6:.1f} MB")
     reduced = Representations(modules, reps.ids, reps.emotion, reps.speaker, reps.gender, {**reps.meta, "pca": pca_info})

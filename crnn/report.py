@@ -131,6 +131,13 @@ def build_report(
     else:
         notes.append("Rows were tested on different corpora or test speakers; compare with care. UA in %.")
     notes.append("Noisy: each test utterance mixed once with noise at a seeded SNR in [−10, 15] dB.")
+    for result in _baseline_results(baselines, Path(checkpoint_root)):
+        loso = result.get("loso")
+        if loso:
+            notes.append(
+                f"Leave-one-speaker-out ({len(loso['per_fold'])} folds), {result['feature_set']} {loso['kernel']} SVM "
+                f"C={loso['C']:g}: UA {100 * loso['ua_mean']:.1f} ± {100 * loso['ua_std']:.1f} (mean ± sd over folds)."
+            )
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 

@@ -33,6 +33,7 @@ CHROMIUM = os.environ.get("CRNN_LENS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 FIRST_PAGE_GOAL_S = 5.0
 UPLOAD_GOAL_S = 1.0
+UPLOADS = 5  # upload → prediction is timed this many times, each with a different clip
 CLIP_SECONDS = 5.0
 
 
@@ -131,15 +132,15 @@ def wait_prediction(page: Any, clip_name: str, timeout_s: float = 60.0) -> str:
     return page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]').first.inner_text()
 
 
-def five_second_clip(folder: Path) -> Path:
-    """A 5 s WAV made from a shipped example clip (looped), as a user's upload."""
+def five_second_clip(folder: Path, k: int = 0) -> Path:
+    """A 5 s WAV made from the k-th shipped example clip (looped), as a user's upload."""
     import soundfile as sf
 
     from crnn.audio import SAMPLE_RATE, load_audio
 
-    example = sorted((PROJECT_DIR / "checkpoints" / "examples").glob("*.flac"))[0]
-    wave = np.resize(load_audio(example), int(CLIP_SECONDS * SAMPLE_RATE))
-    path = folder / "five_seconds.wav"
+    examples = sorted((PROJECT_DIR / "checkpoints" / "examples").glob("*.flac"))
+    wave = np.resize(load_audio(examples[k % len(examples)]), int(CLIP_SECONDS * SAMPLE_RATE))
+    path = folder / f"five_seconds_{k}.wav"
     sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
     return path
 
@@ -173,7 +174,7 @@ def run() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env, trained = demo_models(tmp / "models")
-        clip = five_second_clip(tmp)
+        clips = [five_second_clip(tmp, k) for k in range(UPLOADS)]  # distinct audio: no cached answers
         with browser() as chromium:
             page = chromium.new_page()
             with serve(env) as (url, start):
@@ -184,15 +185,19 @@ def run() -> dict:
                 page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
                 wait_idle(page)
                 first_prediction = time.perf_counter() - start
-                t0 = time.perf_counter()
-                upload(page, clip)
-                wait_prediction(page, f"📁 {clip.name}")
-                upload_s = time.perf_counter() - t0
+                upload_s = []
+                for clip in clips:
+                    t0 = time.perf_counter()
+                    upload(page, clip)
+                    wait_prediction(page, f"📁 {clip.name}")
+                    upload_s.append(time.perf_counter() - t0)
+                wait_idle(page)
     return {
         "first_page_s": _goal(first_page, FIRST_PAGE_GOAL_S),
         "server_ready_s": round(server_ready, 3),
         "first_prediction_s": round(first_prediction, 3),
-        "upload_to_prediction_s": _goal(upload_s, UPLOAD_GOAL_S),
+        "upload_to_prediction_s": {**_goal(float(np.median(upload_s)), UPLOAD_GOAL_S), "statistic": "median",
+                                   "all": [round(u, 3) for u in upload_s]},
         "clip_seconds": CLIP_SECONDS,
         "trained_checkpoint": trained,
     }

@@ -11,8 +11,8 @@ appkit.intro(
     "🎼 Cells and prosody",
     "Some memory cells of the network's LSTM rise and fall with the speaker's pitch, loudness or energy; "
     "this page finds them by correlating every cell with those prosodic tracks.",
-    "Cells that track prosody show that the model learned, without being told, cues that people also use to hear emotion "
-    "(paper 002, Fig. 2).",
+    "Cells that track prosody hint that the model uses cues people also use to hear emotion (paper 002, Fig. 2). "
+    "Careful: even an untrained network has cells that follow loudness, so a match alone does not prove learning.",
 )
 
 with appkit.friendly("the cell analysis"):

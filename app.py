@@ -1,14 +1,14 @@
 """CRNN Lens — look inside convolutional-recurrent speech emotion models.
 
 Run with ``streamlit run app.py``. Pages live in ``pages/`` and are thin views
-over :mod:`crnn`; the shared sidebar (model, corpus, clip) is in :mod:`crnn.appkit`.
+over :mod:`crnn`; the shared sidebar (model, corpus, clip) is in :mod:`crnn.app`.
 """
 
 import logging
 
 import streamlit as st
 
-from crnn import appkit
+from crnn import app as appkit
 
 st.set_page_config(page_title="CRNN Lens", page_icon="🔎", layout="wide")
 

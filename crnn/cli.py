@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from crnn.errors import CrnnError
+from crnn.core.defaults import DEFAULT_MODEL
+from crnn.core.errors import CrnnError
 
-DEFAULT_MODEL = "fst_cldnn_logmel"  # the shipped model commands use without --model; as crnn.checkpoint.DEFAULT_MODEL
 
 
 def _print(result: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
@@ -43,7 +43,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
-    from crnn.corpora import describe, read_corpus
+    from crnn.core.corpora import describe, read_corpus
 
     info = describe(read_corpus(args.path))
 
@@ -61,7 +61,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from crnn.models import list_models
+    from crnn.core.models import list_models
 
     rows = list_models()
     _print(rows, args.json, lambda r: _table(r, ["name", "family", "paper", "input", "parameters"]))
@@ -69,7 +69,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from crnn.train import train
+    from crnn.analysis.train import train
 
     limits = {k: getattr(args, k) for k in ("max_epochs", "min_epochs", "max_minutes") if getattr(args, k) is not None}
     card = train(
@@ -93,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from crnn.evaluate import evaluate
+    from crnn.analysis.evaluate import evaluate
 
     result = evaluate(args.model, args.corpus, split=args.split, noisy=args.noisy)
     _print(result, args.json, lambda r: f"UA {r['ua']:.3f}  WA {r['wa']:.3f}  on {r['n']} utterances")
@@ -101,7 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from crnn.evaluate import predict_files
+    from crnn.analysis.evaluate import predict_files
 
     failed = False
     results = []
@@ -122,7 +122,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from crnn.baselines import run_baseline
+    from crnn.analysis.baselines import run_baseline
 
     result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out)
     _print(result, args.json)
@@ -130,7 +130,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from crnn.report import build_report, update_readme
+    from crnn.tasks.report import build_report, update_readme
 
     table = build_report()
     if args.readme:
@@ -140,14 +140,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from crnn.probe import run_probe
+    from crnn.analysis.probe import run_probe
 
-    from crnn.probe import bundle_path, representations_for, write_bundle
+    from crnn.analysis.probe import bundle_path, representations_for, write_bundle
 
     corpus, bundle = (None, args.corpus) if args.corpus.endswith(".npz") else (args.corpus, None)
     result = run_probe(args.model, corpus, bundle=bundle, figure=args.figure, projection=args.projection)
     if args.write_bundle:
-        from crnn.checkpoint import resolve_model
+        from crnn.core.checkpoint import resolve_model
 
         reps = representations_for(args.model, corpus, bundle=bundle)  # from the cache run_probe just filled
         result["bundle"] = str(write_bundle(reps, bundle_path(resolve_model(args.model), reps.meta["corpus"])))
@@ -156,7 +156,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
-    from crnn.cells import run_cells
+    from crnn.analysis.cells import run_cells
 
     result = run_cells(args.model, args.files, corpus=args.corpus, figure=args.figure, top=args.top, state=args.state,
                        control=args.control)
@@ -165,7 +165,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from crnn.explain import run_explain
+    from crnn.analysis.explain import run_explain
 
     result = run_explain(args.model, args.file, target=args.target, method=args.method, figure=args.figure)
     _print(result, args.json)
@@ -173,7 +173,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_noiselab(args: argparse.Namespace) -> int:
-    from crnn.noiselab import run_noiselab
+    from crnn.analysis.noiselab import run_noiselab
 
     result = run_noiselab(args.model, args.file, noise=args.noise, snr_db=args.snr, figure=args.figure)
     _print(result, args.json)

@@ -19,12 +19,12 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from crnn.audio import SAMPLE_RATE
-from crnn.features import compute, dct_matrix, frame_times
-from crnn.fileio import atomic_path
+from crnn.core.audio import SAMPLE_RATE
+from crnn.core.features import compute, dct_matrix, frame_times
+from crnn.core.fileio import atomic_path
 
-if TYPE_CHECKING:  # crnn.probe (scikit-learn) loads with the first probe figure, not with the app's first page
-    from crnn.probe import Representations
+if TYPE_CHECKING:  # crnn.analysis.probe (scikit-learn) loads with the first probe figure, not with the app's first page
+    from crnn.analysis.probe import Representations
 
 MODULE_TITLES = {"input": "Input features", "cnn": "CNN", "rnn": "RNN (BLSTM)", "mlp": "MLP"}
 PALETTE = qualitative.Dark24 + qualitative.Light24
@@ -134,7 +134,7 @@ def confusion_figure(report: dict, *, label_format: LabelFormat = str) -> go.Fig
 
 
 def results_figure(rows: Sequence[dict]) -> go.Figure:
-    """Test UA of :func:`crnn.report.results_rows`: bars per model (clean, noisy), dashed lines for baselines (clean)."""
+    """Test UA of :func:`crnn.tasks.report.results_rows`: bars per model (clean, noisy), dashed lines for baselines (clean)."""
     models = [r for r in rows if r["kind"] == "model"]
     fig = go.Figure()
     for key, name, colour in (("ua_clean", "clean", "#4B6BFB"), ("ua_noisy", "noisy", "#F29E4C")):
@@ -150,7 +150,7 @@ def results_figure(rows: Sequence[dict]) -> go.Figure:
 
 
 def filters_figure(filters: dict[str, Any], *, max_filters: int = 16, cols: int = 4) -> go.Figure:
-    """The first ``max_filters`` of :meth:`crnn.models.base.SERModel.first_layer_filters`, one panel each.
+    """The first ``max_filters`` of :meth:`crnn.core.models.base.SERModel.first_layer_filters`, one panel each.
 
     Spectral filters are heatmaps (rows: frequency, low at the bottom; columns:
     time); waveform filters are curves over milliseconds. Red/above zero is positive.
@@ -219,11 +219,11 @@ def probe_grid(
     seeded UMAP (``method="umap"``, one per module) of the utterance vectors,
     titled with ρ computed on the standardised representations; class centres
     are labelled; hovering a dot shows its file. ``labels`` defaults to
-    :data:`crnn.probe.LABELS` (emotion, speaker, gender).
+    :data:`crnn.analysis.probe.LABELS` (emotion, speaker, gender).
     """
     from sklearn.preprocessing import StandardScaler
 
-    from crnn.probe import LABELS, UNKNOWN, inertia_ratio, lda_projection, umap_projection
+    from crnn.analysis.probe import LABELS, UNKNOWN, inertia_ratio, lda_projection, umap_projection
 
     labels = LABELS if labels is None else labels
 
@@ -323,7 +323,7 @@ def correlation_heatmap(report_or_table, layer: str | None = None, state: str = 
 
 
 def attribution_heatmap(expl) -> go.Figure:
-    """An :class:`crnn.explain.Explanation` over time, under the spectrogram it explains.
+    """An :class:`crnn.analysis.explain.Explanation` over time, under the spectrogram it explains.
 
     Spectral models: the log-Mel spectrogram, then the (T, F) attributions
     (red towards the class, blue away; the colour bar beside that panel).
@@ -370,7 +370,7 @@ def attribution_heatmap(expl) -> go.Figure:
 
 
 def module_contributions_figure(expl) -> go.Figure:
-    """Each module's total conductance in an :class:`crnn.explain.Explanation` (red: towards the class)."""
+    """Each module's total conductance in an :class:`crnn.analysis.explain.Explanation` (red: towards the class)."""
     names = list(expl.modules)
     totals = [expl.modules[m]["total"] for m in names]
     fig = go.Figure(go.Bar(x=[MODULE_TITLES.get(m, m) for m in names], y=totals,
@@ -380,8 +380,8 @@ def module_contributions_figure(expl) -> go.Figure:
 
 
 def noise_figure(result: dict | Sequence[dict]) -> go.Figure:
-    """Cosine distance clean vs noisy per module: bars for one :func:`crnn.noiselab.noise_shift` result,
-    lines against SNR for a :func:`crnn.noiselab.noise_sweep`."""
+    """Cosine distance clean vs noisy per module: bars for one :func:`crnn.analysis.noiselab.noise_shift` result,
+    lines against SNR for a :func:`crnn.analysis.noiselab.noise_sweep`."""
     if isinstance(result, dict):
         d = result["cosine_distance"]
         fig = go.Figure(go.Bar(x=[MODULE_TITLES.get(m, m) for m in d], y=list(d.values())))

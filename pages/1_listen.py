@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from crnn import appkit, plots
+from crnn import plots
+from crnn import app as appkit
 
 appkit.intro(
     "🎧 Listen and predict",

@@ -4,8 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from crnn import appkit
-from crnn.audio import load_audio
+from crnn import app as appkit
+from crnn.core.audio import load_audio
 
 appkit.intro(
     "🧭 Inside the model",

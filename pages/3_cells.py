@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crnn import appkit
+from crnn import app as appkit
 
 FEATURES = {"f0_hz": "Pitch (F0, Hz)", "loudness": "Loudness (dB)", "rms": "Energy (RMS, dB)", "rms_range": "Energy range (dB over 0.5 s)"}
 STATES = {"c": "cell state c", "i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o"}
@@ -28,7 +28,7 @@ with appkit.friendly("the cell analysis"):
     state = right.selectbox("Cell state or gate", list(STATES), format_func=STATES.get, key="cells_state")
     chosen = table[(table.layer == layer) & (table.state == state)]
 
-    from crnn.cells import top_cells
+    from crnn.analysis.cells import top_cells
     from crnn.plots import cells_overlay, correlation_heatmap
 
     st.subheader("Best-matching cell for each prosodic track")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crnn import appkit
+from crnn import app as appkit
 
 METHODS = {"integrated_gradients": "Integrated Gradients (careful)", "saliency": "Saliency (quick)"}
 

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from crnn import appkit, plots
+from crnn import plots
+from crnn import app as appkit
 
 NOISES = {"white": "White (hiss)", "pink": "Pink (rain-like)", "brown": "Brown (rumble)"}
 

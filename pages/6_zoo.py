@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from crnn import appkit, plots
+from crnn import plots
+from crnn import app as appkit
 
 appkit.intro(
     "🦓 Model zoo",

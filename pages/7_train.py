@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from crnn import appkit
-from crnn.errors import CorpusError
+from crnn import app as appkit
+from crnn.core.errors import CorpusError
 
 appkit.intro(
     "🏋️ Train",
@@ -12,7 +12,7 @@ appkit.intro(
 )
 
 with appkit.friendly("the training form"):
-    from crnn.models import list_models
+    from crnn.core.models import list_models
 
     specs = {row["name"]: row for row in list_models()}
     left, right = st.columns(2)
@@ -54,7 +54,7 @@ with appkit.friendly("the training form"):
             st.warning("Another training is running on this server; try again when it has finished.")
         else:
             try:
-                from crnn.train import train
+                from crnn.analysis.train import train
 
                 bar = st.progress(0.0, text="Reading the audio…")
                 chart = st.empty()

@@ -46,8 +46,8 @@ def models_dir(tmp_path_factory) -> Path:
     """Two tiny untrained checkpoints; the first gets a probe bundle when RAVDESS is at hand."""
     import torch
 
-    from crnn.checkpoint import save_checkpoint
-    from crnn.models import build_model
+    from crnn.core.checkpoint import save_checkpoint
+    from crnn.core.models import build_model
 
     folder = tmp_path_factory.mktemp("lens_models")
     ravdess = ROOT.parent / "shared" / "data" / "ravdess"
@@ -64,10 +64,10 @@ def models_dir(tmp_path_factory) -> Path:
         }  # fmt: skip
         save_checkpoint(model, card, folder / name)
         if name == "fst_cldnn_logmel":
-            from crnn.probe import Representations, bundle_path, module_representations, write_bundle
+            from crnn.analysis.probe import Representations, bundle_path, module_representations, write_bundle
 
             if ravdess.is_dir():
-                from crnn.corpora import read_corpus
+                from crnn.core.corpora import read_corpus
 
                 corpus = read_corpus(ravdess)
                 few = [u for u in corpus.utterances if u.speaker in ("01", "02", "03", "04")][::4]
@@ -170,8 +170,8 @@ def test_pages_without_a_model_say_so_in_one_sentence(app):
 
 
 def test_folder_pickers_stay_inside_the_allowed_roots(app, tmp_path, monkeypatch):
-    from crnn import appkit
-    from crnn.errors import CorpusError
+    from crnn import app as appkit
+    from crnn.core.errors import CorpusError
 
     app.sidebar.radio(key="lens_corpus").set_value("folder").run()
     app.sidebar.text_input(key="lens_corpus_folder").input("/proc").run()
@@ -189,8 +189,8 @@ def test_folder_pickers_stay_inside_the_allowed_roots(app, tmp_path, monkeypatch
 
 def test_add_clip_bytes_caps_size_and_keeps_clips_per_session(monkeypatch):
     """The upload path without a browser: what the uploader callback calls."""
-    from crnn import appkit
-    from crnn.errors import AudioError
+    from crnn import app as appkit
+    from crnn.core.errors import AudioError
 
     state: dict = {}
     monkeypatch.setattr(appkit.st, "session_state", state)
@@ -217,7 +217,7 @@ def test_example_buttons_select_a_clip_for_every_page(app):
 
 
 def test_an_unexpected_failure_is_one_friendly_line(app, monkeypatch):
-    from crnn import appkit
+    from crnn import app as appkit
 
     def broken(*args, **kwargs):
         raise RuntimeError("internal detail that users should not see")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from crnn.audio import SAMPLE_RATE, is_audio_file, load_audio
-from crnn.errors import AudioError, CrnnError
+from crnn.core.audio import SAMPLE_RATE, is_audio_file, load_audio
+from crnn.core.errors import AudioError, CrnnError
 
 
 def tone(freq: float = 440.0, seconds: float = 1.0, rate: int = SAMPLE_RATE, amp: float = 0.5) -> np.ndarray:

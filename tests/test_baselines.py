@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from tiny_model import ravdess_subset
 
-import crnn.baselines as baselines
-from crnn.baselines import SpeakerStandardizer, run_baseline
+import crnn.analysis.baselines as baselines
+from crnn.analysis.baselines import SpeakerStandardizer, run_baseline
 
 
 def test_speaker_standardizer_zscores_within_each_speaker():
@@ -50,8 +50,8 @@ def test_egemaps_baseline_on_tiny_corpus(ravdess_root, tmp_path, monkeypatch):
 
 
 def test_report_table_and_readme_block(tmp_path):
-    from crnn.checkpoint import atomic_write_json
-    from crnn.report import build_report, update_readme
+    from crnn.core.checkpoint import atomic_write_json
+    from crnn.tasks.report import build_report, update_readme
 
     card = {"format": "crnn-lens/1", "model": "fst_cldnn_logmel", "corpus": {"name": "ravdess"},
             "split": {"test": ["01", "02"]}, "training": {"noisy": True, "epochs": 7, "seconds": 5400.0},

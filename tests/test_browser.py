@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright.sync_api")
-from crnn import bench_app  # noqa: E402
+from crnn.bench import browser as bench_app  # noqa: E402
 
 if bench_app.browser_available():
     pytest.skip(bench_app.browser_available(), allow_module_level=True)

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from crnn.cells import _on_grid, cell_correlations, corpus_cell_correlations, top_cells
-from crnn.features import FrontEnd, frame_times, n_frames
-from crnn.lstm import lstm_states
-from crnn.models.base import SERModel
-from crnn.prosody import prosody_tracks
+from crnn.analysis.cells import _on_grid, cell_correlations, corpus_cell_correlations, top_cells
+from crnn.core.features import FrontEnd, frame_times, n_frames
+from crnn.core.lstm import lstm_states
+from crnn.core.models.base import SERModel
+from crnn.core.prosody import prosody_tracks
 
 SR = 16000
 
@@ -21,7 +21,7 @@ class EnergyCell(SERModel):
 
     Unit 0 copies the energy: input gate open, forget gate shut, candidate
     tanh(0.05 · energy). Unit 1 integrates it: forget gate open. Its
-    ``lstm_states`` calls :func:`crnn.lstm.lstm_states` directly, so the
+    ``lstm_states`` calls :func:`crnn.core.lstm.lstm_states` directly, so the
     test pins the analysis, not the base class's hooks.
     """
 

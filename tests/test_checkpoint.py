@@ -11,7 +11,7 @@ import torch
 from tiny_model import TinyModel, register_tiny
 
 import crnn
-from crnn.checkpoint import (
+from crnn.core.checkpoint import (
     FORMAT,
     checkpoint_hash,
     list_checkpoints,
@@ -19,7 +19,7 @@ from crnn.checkpoint import (
     resolve_model,
     save_checkpoint,
 )
-from crnn.errors import CheckpointError
+from crnn.core.errors import CheckpointError
 
 LABELS = ["anger", "happiness", "neutral", "sadness"]
 
@@ -107,10 +107,10 @@ def test_listing_and_reading_cards_do_not_import_torch(saved):
     """The app's sidebar lists checkpoints on every page; torch must wait for the first model load."""
     _, folder = saved
     code = (
-        "import sys; from crnn.checkpoint import list_checkpoints, read_card; "
+        "import sys; from crnn.core.checkpoint import list_checkpoints, read_card; "
         f"entries = list_checkpoints({str(folder.parent)!r}); read_card({str(folder)!r}); "
         "assert entries and 'card' in entries[0], entries; "
-        "heavy = [m for m in ('torch', 'safetensors', 'crnn.models') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'safetensors', 'crnn.core.models') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60,

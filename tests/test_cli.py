@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from crnn.checkpoint import CHECKPOINT_DIR, list_checkpoints, save_checkpoint
+from crnn.core.checkpoint import CHECKPOINT_DIR, list_checkpoints, save_checkpoint
 from crnn.cli import main
-from crnn.models import build_model
+from crnn.core.models import build_model
 
 LABELS = ["anger", "happiness", "neutral", "sadness"]
 
@@ -109,7 +109,7 @@ def test_shipped_checkpoint_reproduces_its_card(capsys, ravdess_root, name):
 
 
 def test_shipped_default_model_reproduces_its_noisy_figure(capsys, ravdess_root):
-    from crnn.checkpoint import DEFAULT_MODEL
+    from crnn.core.checkpoint import DEFAULT_MODEL
 
     if DEFAULT_MODEL not in SHIPPED:
         pytest.skip("no shipped default checkpoint")

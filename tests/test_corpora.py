@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from crnn.corpora import EMOTIONS, Corpus, canonical_label, describe, read_corpus
-from crnn.errors import CorpusError
+from crnn.core.corpora import EMOTIONS, Corpus, canonical_label, describe, read_corpus
+from crnn.core.errors import CorpusError
 
 RAVDESS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ravdess"
 

@@ -6,9 +6,9 @@ import soundfile as sf
 import torch
 from tiny_model import TinyModel, register_tiny
 
-from crnn.checkpoint import save_checkpoint
-from crnn.errors import CrnnError
-from crnn.evaluate import evaluate, predict_file, predict_files, shared_labels
+from crnn.core.checkpoint import save_checkpoint
+from crnn.core.errors import CrnnError
+from crnn.analysis.evaluate import evaluate, predict_file, predict_files, shared_labels
 
 LABELS = ["anger", "happiness", "neutral", "sadness"]
 SR = 16000

@@ -6,9 +6,9 @@ import torch
 from tiny_model import TinyModel
 from torch import Tensor, nn
 
-from crnn.explain import FeatureModel, explain
-from crnn.features import FrontEnd, n_frames
-from crnn.models.base import SERModel, wave_frames
+from crnn.analysis.explain import FeatureModel, explain
+from crnn.core.features import FrontEnd, n_frames
+from crnn.core.models.base import SERModel, wave_frames
 
 SR = 16000
 

@@ -7,8 +7,8 @@ import pytest
 import scipy.fft
 import torch
 
-from crnn import features
-from crnn.features import FRAME_RATE, FrontEnd, compute, frame_times, n_frames, splice
+from crnn.core import features
+from crnn.core.features import FRAME_RATE, FrontEnd, compute, frame_times, n_frames, splice
 
 RATE = 16_000
 

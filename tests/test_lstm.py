@@ -1,10 +1,10 @@
-"""The unrolled LSTM (crnn.lstm) against torch.nn.LSTM with the same weights."""
+"""The unrolled LSTM (crnn.core.lstm) against torch.nn.LSTM with the same weights."""
 
 import pytest
 import torch
 from torch import nn
 
-from crnn.lstm import LSTMStates, lstm_states, unroll
+from crnn.core.lstm import LSTMStates, lstm_states, unroll
 
 
 @pytest.mark.parametrize(

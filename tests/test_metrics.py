@@ -2,7 +2,7 @@
 
 import pytest
 
-from crnn.metrics import classification_report_dict, unweighted_accuracy, weighted_accuracy
+from crnn.analysis.metrics import classification_report_dict, unweighted_accuracy, weighted_accuracy
 
 
 def test_ua_is_mean_of_per_class_recalls():

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from crnn.audio import MIN_SECONDS, SAMPLE_RATE
-from crnn.errors import CrnnError
-from crnn.models import MODULE_NAMES, REGISTRY, build_model, concordance_loss, list_models
-from crnn.models.cldnn import FILTERS, PatchConv
-from crnn.models.conv_rnn import ConvRecurrent
-from crnn.models.raw_crnn import concordance_correlation
+from crnn.core.audio import MIN_SECONDS, SAMPLE_RATE
+from crnn.core.errors import CrnnError
+from crnn.core.models import MODULE_NAMES, REGISTRY, build_model, concordance_loss, list_models
+from crnn.core.models.cldnn import FILTERS, PatchConv
+from crnn.core.models.conv_rnn import ConvRecurrent
+from crnn.core.models.raw_crnn import concordance_correlation
 
 PAPER_001 = [
     "ldnn_mfcc", "ldnn_logmel", "t_cldnn_mfcc", "fst_cldnn_mfcc",

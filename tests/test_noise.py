@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from crnn.errors import CrnnError
-from crnn.noise import NoiseSource, coloured_noise, mix_at_snr, noisy_copy, snr_db
+from crnn.core.errors import CrnnError
+from crnn.core.noise import NoiseSource, coloured_noise, mix_at_snr, noisy_copy, snr_db
 
 
 @pytest.mark.parametrize("snr", [-10.0, -3.5, 0.0, 7.2, 15.0])

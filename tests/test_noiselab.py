@@ -5,8 +5,8 @@ import pytest
 import torch
 from tiny_model import TinyModel
 
-from crnn.noise import snr_db as measured_snr_db
-from crnn.noiselab import cosine_distance, noise_shift, noise_sweep
+from crnn.core.noise import snr_db as measured_snr_db
+from crnn.analysis.noiselab import cosine_distance, noise_shift, noise_sweep
 
 
 def speechlike(seconds=0.6):

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from crnn import plots
-from crnn.explain import Explanation
-from crnn.features import dct_matrix, frame_times, n_frames
-from crnn.models import build_model
+from crnn.analysis.explain import Explanation
+from crnn.core.features import dct_matrix, frame_times, n_frames
+from crnn.core.models import build_model
 
 
 def tone(seconds: float = 0.8) -> np.ndarray:

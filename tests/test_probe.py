@@ -8,10 +8,10 @@ from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 from tiny_model import TinyModel, register_tiny
 
-from crnn import probe
-from crnn.checkpoint import checkpoint_hash, save_checkpoint
-from crnn.errors import CrnnError
-from crnn.probe import LinearProbe, Representations, inertia_ratio, lda_projection
+from crnn.analysis import probe
+from crnn.core.checkpoint import checkpoint_hash, save_checkpoint
+from crnn.core.errors import CrnnError
+from crnn.analysis.probe import LinearProbe, Representations, inertia_ratio, lda_projection
 
 
 def brute_force_rho(X, y):
@@ -168,7 +168,7 @@ def test_cache_is_reused_and_invalidated_by_a_new_checkpoint(checkpoint_and_corp
 
 def test_batching_by_length_matches_one_by_one(checkpoint_and_corpus, tmp_path):
     model, _, _, corpus_root = checkpoint_and_corpus
-    from crnn.corpora import read_corpus
+    from crnn.core.corpora import read_corpus
 
     corpus = read_corpus(corpus_root)
     batched = probe.module_representations(model, corpus, use_cache=False, batch_size=8)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from crnn.features import frame_times, n_frames
-from crnn.prosody import loudness_db, prosody_tracks, rms_db, rms_range_db
+from crnn.core.features import frame_times, n_frames
+from crnn.core.prosody import loudness_db, prosody_tracks, rms_db, rms_range_db
 
 SR = 16000
 

@@ -1,10 +1,10 @@
-"""crnn.report.results_rows: the one reading of cards and baseline files behind the README table and the zoo page."""
+"""crnn.tasks.report.results_rows: the one reading of cards and baseline files behind the README table and the zoo page."""
 
 import pytest
 
-from crnn.checkpoint import atomic_write_json
-from crnn.models import REGISTRY, build_model, count_parameters
-from crnn.report import build_report, results_rows
+from crnn.core.checkpoint import atomic_write_json
+from crnn.core.models import REGISTRY, build_model, count_parameters
+from crnn.tasks.report import build_report, results_rows
 
 LABELS = ["anger", "calm", "sadness"]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from crnn.corpora import Corpus, Utterance
-from crnn.errors import CorpusError
-from crnn.splits import loso_folds, partition, speaker_split, spread_sample
+from crnn.core.corpora import Corpus, Utterance
+from crnn.core.errors import CorpusError
+from crnn.core.splits import loso_folds, partition, speaker_split, spread_sample
 
 ROOT = Path("/corpus")
 

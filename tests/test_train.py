@@ -5,8 +5,8 @@ import json
 import pytest
 from tiny_model import ravdess_subset, register_tiny
 
-from crnn.evaluate import evaluate
-from crnn.train import train
+from crnn.analysis.evaluate import evaluate
+from crnn.analysis.train import train
 
 FAST = {"crop_seconds": 1.0, "show_bar": False}
 

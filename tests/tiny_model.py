@@ -1,6 +1,6 @@
 """Test helpers shared by the training, checkpoint and evaluation tests.
 
-``TinyModel`` is a real :class:`crnn.models.base.SERModel` small enough to
+``TinyModel`` is a real :class:`crnn.core.models.base.SERModel` small enough to
 train for a few steps in well under a second; :func:`register_tiny` makes it
 buildable as registry name "tiny" for the duration of one test.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-import crnn.models
-from crnn.features import FrontEnd
-from crnn.models.base import SERModel
+import crnn.core.models
+from crnn.core.features import FrontEnd
+from crnn.core.models.base import SERModel
 
 
 class TinyModel(SERModel):
@@ -40,18 +40,18 @@ class TinyModel(SERModel):
 
 
 def register_tiny(monkeypatch) -> None:
-    """Make ``crnn.models.build_model("tiny", n)`` build a TinyModel (and "tiny" a registry name)."""
-    registry = dict(getattr(crnn.models, "REGISTRY", {}))
+    """Make ``crnn.core.models.build_model("tiny", n)`` build a TinyModel (and "tiny" a registry name)."""
+    registry = dict(getattr(crnn.core.models, "REGISTRY", {}))
     registry["tiny"] = None
-    original = getattr(crnn.models, "build_model", None)
+    original = getattr(crnn.core.models, "build_model", None)
 
     def build_model(name: str, n_classes: int, **overrides):
         if name == "tiny":
             return TinyModel(n_classes, **overrides)
         return original(name, n_classes, **overrides)
 
-    monkeypatch.setattr(crnn.models, "REGISTRY", registry, raising=False)
-    monkeypatch.setattr(crnn.models, "build_model", build_model, raising=False)
+    monkeypatch.setattr(crnn.core.models, "REGISTRY", registry, raising=False)
+    monkeypatch.setattr(crnn.core.models, "build_model", build_model, raising=False)
 
 
 RAVDESS_EMOTION_CODES = ("01", "03", "04", "05")  # neutral, happy, sad, angry

@@ -1,0 +1,1 @@
+"""Computations over (model, waveform or corpus): evaluation, training, baselines, probes, cells, attributions."""

@@ -1,0 +1,259 @@
+"""Which LSTM cells follow prosody? (paper 002 Sec. 4, Fig. 2)
+
+Paper 002 shows cells of its raw-waveform CRNN whose activations track the
+range of RMS energy (ρ = 0.81), loudness (0.73) and mean F0 (0.72). Here every
+cell state ``c`` and gate ``i``, ``f``, ``g``, ``o`` of every recurrent layer
+(both directions) is put on the 10 ms prosody grid of
+:func:`crnn.core.prosody.prosody_tracks` and correlated (Pearson r) with each
+prosodic track; unvoiced frames are left out for F0. Over a corpus, the mean
+r of each cell and how often it is the best cell for a feature are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from crnn.core.audio import SAMPLE_RATE
+from crnn.core.features import frame_times, n_frames
+from crnn.core.prosody import FEATURES, prosody_tracks
+
+STATES = ("c", "i", "f", "g", "o")
+COLUMNS = ["layer", "state", "direction", "unit", "feature", "r", "n_frames"]
+
+
+@dataclass
+class CellReport:
+    """Cells × prosodic features for one utterance.
+
+    ``table``: one row per (layer, state, direction, unit, feature) with
+    Pearson ``r`` and the number of frames used, sorted by |r| (largest
+    first). ``times`` (T,) seconds; ``tracks`` the prosodic tracks (T,);
+    ``states`` maps "<layer>/<state>" to its activations on the same grid,
+    (T, D, H).
+    """
+
+    table: pd.DataFrame
+    times: np.ndarray
+    tracks: dict[str, np.ndarray]
+    states: dict[str, np.ndarray]
+
+    def track(self, layer: str, state: str, direction: int, unit: int) -> np.ndarray:
+        """One cell's activation on the prosody grid, (T,)."""
+        return self.states[f"{layer}/{state}"][:, direction, unit]
+
+    def top(self, feature: str | None = None, k: int = 10) -> pd.DataFrame:
+        """The ``k`` rows of largest |r|, for one feature or all."""
+        rows = self.table if feature is None else self.table[self.table.feature == feature]
+        return rows.dropna(subset=["r"]).head(k).reset_index(drop=True)
+
+
+def _on_grid(values: np.ndarray, n_grid: int, n_samples: int) -> np.ndarray:
+    """States (T_s, ...) → (n_grid, ...) on the 10 ms prosody grid by linear interpolation.
+
+    A layer on the front-end's frame grid (T_s == n_grid) is used as is;
+    any other layer's T_s steps are taken to tile the utterance evenly,
+    step k centred at (k + ½)·duration / T_s seconds.
+    """
+    T = values.shape[0]
+    if T == n_grid:
+        return values
+    src = (np.arange(T) + 0.5) * (n_samples / SAMPLE_RATE) / T
+    dst = frame_times(n_grid)
+    pos = np.interp(dst, src, np.arange(T, dtype=np.float64))  # fractional step index, clamped at the ends
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, T - 1)
+    frac = (pos - lo).reshape((n_grid,) + (1,) * (values.ndim - 1))
+    return values[lo] * (1.0 - frac) + values[hi] * frac
+
+
+def pearson(track: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, int]:
+    """Pearson r of a (T,) track with each column of ``cells`` (T, K) over frames where the track is finite.
+
+    Returns (r (K,), frames used); r is NaN for a constant column or track.
+    """
+    ok = np.isfinite(track)
+    if ok.sum() < 3:
+        return np.full(cells.shape[1], np.nan), int(ok.sum())
+    x = track[ok] - track[ok].mean()
+    Y = cells[ok] - cells[ok].mean(axis=0)
+    denom = np.sqrt((x**2).sum() * (Y**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (x @ Y) / denom
+    r[denom < 1e-12] = np.nan
+    return r, int(ok.sum())
+
+
+@torch.no_grad()
+def cell_states(model: torch.nn.Module, wave: np.ndarray) -> dict[str, np.ndarray]:
+    """Every recurrent layer's c, i, f, g, o on the 10 ms grid: "<layer>/<state>" → (T, D, H)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        layers = model.lstm_states(torch.from_numpy(np.asarray(wave, np.float32))[None].to(device))
+    finally:
+        model.train(was_training)
+    n_grid = n_frames(len(wave))
+    out: dict[str, np.ndarray] = {}
+    for name, st in layers.items():
+        for s in STATES:
+            values = getattr(st, s)[0].float().cpu().numpy()  # (T_s, D, H)
+            out[f"{name}/{s}"] = _on_grid(values, n_grid, len(wave))
+    return out
+
+
+def cell_correlations(
+    model: torch.nn.Module,
+    wave: np.ndarray,
+    tracks: dict[str, np.ndarray] | None = None,
+    features: Sequence[str] = FEATURES,
+) -> CellReport:
+    """Pearson r of every LSTM cell state and gate with every prosodic track of one utterance.
+
+    ``wave``: (N,) float32 at 16 kHz. ``tracks`` defaults to
+    :func:`crnn.core.prosody.prosody_tracks` of the wave (pass them to reuse).
+    """
+    tracks = prosody_tracks(wave) if tracks is None else tracks
+    states = cell_states(model, wave)
+    parts = []
+    for key, values in states.items():
+        layer, state = key.rsplit("/", 1)
+        T, D, H = values.shape
+        flat = values.reshape(T, D * H).astype(np.float64)
+        cell = np.arange(D * H)
+        for feature in features:
+            r, used = pearson(np.asarray(tracks[feature], np.float64), flat)
+            parts.append(pd.DataFrame({
+                "layer": layer, "state": state, "direction": cell // H, "unit": cell % H,
+                "feature": feature, "r": r, "n_frames": used,
+            }))
+    table = pd.concat(parts, ignore_index=True)[COLUMNS]
+    table = table.reindex(table.r.abs().sort_values(ascending=False, na_position="last").index).reset_index(drop=True)
+    return CellReport(table=table, times=np.asarray(tracks["times"]), tracks=tracks, states=states)
+
+
+def top_cells(report_or_table: CellReport | pd.DataFrame, feature: str | None = None, k: int = 10) -> pd.DataFrame:
+    """The ``k`` cells of largest |r| (or |mean r| for a corpus table), optionally for one feature."""
+    table = report_or_table.table if isinstance(report_or_table, CellReport) else report_or_table
+    if feature is not None:
+        table = table[table.feature == feature]
+    score = "mean_r" if "mean_r" in table.columns else "r"
+    table = table.dropna(subset=[score])  # undefined r (constant cell or track) ranks nowhere
+    return table.reindex(table[score].abs().sort_values(ascending=False).index).head(k).reset_index(drop=True)
+
+
+def corpus_cell_correlations(
+    model: torch.nn.Module,
+    waves: Sequence[np.ndarray],
+    features: Sequence[str] = FEATURES,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Cell × feature correlations aggregated over utterances.
+
+    One row per (layer, state, direction, unit, feature): ``mean_r`` and
+    ``std_r`` over the utterances where r is defined, ``top_count`` (in how
+    many utterances this cell had the largest |r| for the feature, over all
+    layers, states and cells) and ``n_utterances``. Sorted by |mean_r|.
+    ``waves`` may be arrays or anything :func:`crnn.core.audio.load_audio` reads.
+    """
+    from crnn.core.audio import load_audio
+
+    keys = ["layer", "state", "direction", "unit", "feature"]
+    tables = []
+    for n, wave in enumerate(waves):
+        wave = wave if isinstance(wave, np.ndarray) else load_audio(wave)
+        table = cell_correlations(model, wave, features=features).table
+        table["utterance"] = n
+        table["top"] = False
+        best = table.dropna(subset=["r"]).groupby("feature").head(1).index  # tables are sorted by |r|
+        table.loc[best, "top"] = True
+        tables.append(table)
+        if progress:
+            progress(n + 1, len(waves))
+    allrows = pd.concat(tables, ignore_index=True)
+    agg = allrows.groupby(keys, sort=False).agg(
+        mean_r=("r", "mean"), std_r=("r", "std"), top_count=("top", "sum"), n_utterances=("r", "count")
+    )
+    agg = agg.reset_index()
+    agg["top_count"] = agg["top_count"].astype(int)
+    return agg.reindex(agg.mean_r.abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
+CORPUS_SAMPLE = 48  # recordings a corpus-wide ranking uses, spread over emotions and speakers
+
+
+def run_cells(
+    model_ref: str,
+    files: Sequence[str] = (),
+    *,
+    corpus: str | None = None,
+    figure: str | None = None,
+    top: int = 5,
+    state: str | None = None,
+    control: bool = False,
+) -> dict:
+    """CLI entry: rank cells for one recording, or aggregate over several (or a corpus sample of 48).
+
+    Returns {"model", "files", "top": {feature: [rows]}} with the ``top``
+    cells per feature; ``state`` ("c", "i", "f", "g" or "o") keeps only the
+    cell states or that gate, None ranks them all together. ``control`` adds
+    "control_top": the same ranking for an untrained copy of the model
+    (random weights, seed 0), since an LSTM fed energy-like inputs can track
+    loudness before it learns anything. ``figure`` (.html/.png): the best cell over its
+    feature for one file (:func:`crnn.plots.cells_overlay`), else the r
+    heatmap of the best layer and state (:func:`crnn.plots.correlation_heatmap`).
+    """
+    from crnn.core.audio import load_audio
+    from crnn.core.checkpoint import load_checkpoint
+    from crnn.core.errors import CrnnError
+
+    model, card = load_checkpoint(model_ref)
+    paths = [str(f) for f in files]
+    if corpus is not None:
+        from crnn.core.corpora import read_corpus
+
+        utterances = sorted(read_corpus(corpus).utterances, key=lambda u: (u.emotion, u.speaker, str(u.path)))
+        paths += [str(u.path) for u in utterances[:: max(1, len(utterances) // CORPUS_SAMPLE)][:CORPUS_SAMPLE]]
+    if not paths:
+        raise CrnnError("give one or more audio files or a corpus folder")
+
+    def ranking(net):
+        if len(paths) == 1:
+            report = cell_correlations(net, load_audio(paths[0]))
+            table = report.table
+        else:
+            report, table = None, corpus_cell_correlations(net, paths)
+        if state is not None:
+            table = table[table.state == state].reset_index(drop=True)
+        return report, table
+
+    report, table = ranking(model)
+    result = {
+        "model": card.get("model"),
+        "files": len(paths),
+        "top": {f: top_cells(table, f, k=top).to_dict(orient="records") for f in FEATURES},
+    }
+    if control:
+        import torch
+
+        from crnn.core.models import build_model
+
+        torch.manual_seed(0)
+        untrained = build_model(card["model"], len(card["labels"]), **card.get("model_kwargs", {})).eval()
+        _, control_table = ranking(untrained)
+        result["control_top"] = {f: top_cells(control_table, f, k=top).to_dict(orient="records") for f in FEATURES}
+    if figure is not None:
+        from crnn.plots import cells_overlay, correlation_heatmap, save_figure
+
+        if len(paths) == 1:
+            fig = cells_overlay(report)
+        else:
+            best = top_cells(table, k=1).iloc[0]
+            fig = correlation_heatmap(table, best.layer, best.state)
+        result["figure"] = str(save_figure(fig, figure))
+    return result

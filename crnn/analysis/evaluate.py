@@ -1,0 +1,245 @@
+"""Score a trained model on a corpus, and label new recordings.
+
+Evaluation runs on whole utterances (silence at the ends trimmed as in
+training, :mod:`crnn.core.data`), one at a time, because the front-end normalises
+each utterance over its own frames. The noisy condition mixes each utterance
+once with noise at an SNR in [−10, 15] dB drawn from a seed that depends only
+on the utterance's path inside its corpus (:func:`crnn.core.noise.noisy_copy`), so
+all models and the SVM baselines see the same noisy test set.
+
+When the corpus's labels differ from the model's, only the shared emotions
+are scored (synonyms such as angry/anger are one label, via
+:func:`crnn.core.corpora.canonical_label`): utterances of other emotions are left
+out and named in ``left_out_labels``, and the model's decision is its most
+probable *shared* label.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from crnn.core.audio import SAMPLE_RATE, AudioSource, load_audio
+from crnn.core.checkpoint import DEFAULT_MODEL, load_checkpoint
+from crnn.core.corpora import Corpus, Utterance, canonical_label, read_corpus
+from crnn.core.data import CACHE_DIR, Progress, load_waves, trim_silence
+from crnn.core.errors import CorpusError, CrnnError
+from crnn.analysis.metrics import classification_report_dict
+from crnn.core.noise import NoiseSource, noisy_copy
+from crnn.core.splits import partition
+
+WINDOW_SECONDS = 1.0  # over-time prediction window
+HOP_SECONDS = 0.5  # one over-time row per 0.5 s
+SPLITS = ("train", "validation", "test", "all")
+
+
+def load_model(model_or_dir, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """(model, card) from a checkpoint folder, a model name (None: the default model), or a (model, card) pair."""
+    if model_or_dir is None:
+        model_or_dir = DEFAULT_MODEL
+    if isinstance(model_or_dir, tuple):
+        model, card = model_or_dir
+        return model.to(device).eval(), card
+    return load_checkpoint(model_or_dir, device=device)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _canonical(label: str) -> str | None:
+    try:
+        return canonical_label(label)
+    except CorpusError:
+        return None
+
+
+def shared_labels(model_labels: Sequence[str], corpus_labels: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(shared labels in the model's order, corpus labels the model does not know), canonical names."""
+    corpus = {_canonical(c) or c for c in corpus_labels}
+    shared = [c for m in model_labels if (c := _canonical(m) or m) in corpus]
+    left_out = sorted(corpus - set(shared))
+    return shared, left_out
+
+
+@torch.no_grad()
+def utterance_logits(model: nn.Module, waves: Sequence[np.ndarray], device: torch.device | str = "cpu") -> np.ndarray:
+    """Logits (n, n_classes) of each whole utterance, run one at a time in eval mode."""
+    was_training = model.training
+    model.eval()
+    rows = [model(torch.from_numpy(np.asarray(w, np.float32))[None].to(device))[0].float().cpu().numpy() for w in waves]
+    model.train(was_training)
+    return np.stack(rows)  # (n, K)
+
+
+def score_waves(
+    model: nn.Module,
+    waves: Sequence[np.ndarray],
+    emotions: Sequence[str],
+    model_labels: Sequence[str],
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Classification report of ``model`` on ``waves`` whose true ``emotions`` are canonical labels.
+
+    Only emotions the model knows are scored; the argmax runs over those.
+    """
+    shared, left_out = shared_labels(model_labels, sorted(set(emotions)))
+    if not shared:
+        raise CrnnError(
+            f"the model's labels ({', '.join(model_labels)}) and the corpus's labels "
+            f"({', '.join(sorted(set(emotions)))}) have none in common"
+        )
+    canonical_model = [_canonical(m) or m for m in model_labels]
+    columns = [canonical_model.index(label) for label in shared]
+    keep = [i for i, e in enumerate(emotions) if e in shared]
+    logits = utterance_logits(model, [waves[i] for i in keep], device)  # (n, K)
+    predicted = [shared[j] for j in logits[:, columns].argmax(axis=1)]
+    report = classification_report_dict([emotions[i] for i in keep], predicted, shared)
+    report["left_out_labels"] = left_out
+    return report
+
+
+def select_utterances(corpus: Corpus, card: dict, split: str) -> tuple[list[Utterance], str]:
+    """The utterances to score and the name of the partition they come from.
+
+    On the corpus the model was trained on (same corpus name, and the card's
+    speakers present in it), ``split`` picks the card's speakers for that
+    partition; "all", or any other corpus (every utterance unseen), gives
+    every utterance and the partition name "all".
+    """
+    if split not in SPLITS:
+        raise CrnnError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    trained_on = (card.get("corpus") or {}).get("name")
+    if corpus.name == trained_on and split != "all":
+        utterances = partition(corpus, (card.get("split") or {}).get(split) or [])
+        if utterances:
+            return utterances, split
+    return list(corpus.utterances), "all"
+
+
+def noisy_waves(
+    corpus: Corpus, utterances: Sequence[Utterance], waves: Sequence[np.ndarray], source: NoiseSource | None = None
+) -> list[np.ndarray]:
+    """The noisy test condition: each wave mixed once, deterministically, keyed by its path in the corpus."""
+    source = source if source is not None else NoiseSource()
+    return [noisy_copy(w, corpus.utterance_id(u), source)[0] for u, w in zip(utterances, waves)]
+
+
+def evaluate(
+    model_or_dir,
+    corpus_path: str | os.PathLike | Corpus,
+    split: str = "test",
+    noisy: bool = False,
+    *,
+    noise_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = CACHE_DIR,
+    device: str | torch.device | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """UA, WA, recall, confusion, labels, n and left_out_labels of a model on a corpus.
+
+    ``model_or_dir``: checkpoint folder, model name or (model, card).
+    ``split``: "test", "validation", "train" or "all" (see
+    :func:`select_utterances`). ``noisy``: score the noisy copies (generated
+    coloured noise, or recordings from ``noise_dir``). Raises
+    :class:`CrnnError` when no label is shared.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    model, card = load_model(model_or_dir, device)
+    corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
+    utterances, used = select_utterances(corpus, card, split)
+    shared, left_out = shared_labels(card["labels"], corpus.labels)
+    if not shared:
+        raise CrnnError(
+            f"the model's labels ({', '.join(card['labels'])}) and the corpus's labels "
+            f"({', '.join(corpus.labels)}) have none in common"
+        )
+    scored = [u for u in utterances if u.emotion in shared]
+    waves, problems = load_waves([u.path for u in scored], cache_dir=cache_dir, progress=progress)
+    pairs = [(u, w) for u, w in zip(scored, waves) if w is not None]
+    if not pairs:
+        raise CrnnError("none of the selected utterances could be decoded")
+    scored, waves = [u for u, _ in pairs], [w for _, w in pairs]
+    if noisy:
+        waves = noisy_waves(corpus, scored, waves, NoiseSource(noise_dir))
+    report = score_waves(model, waves, [u.emotion for u in scored], card["labels"], device)
+    report["left_out_labels"] = left_out
+    report.update(
+        corpus=corpus.name, split=used, condition="noisy" if noisy else "clean", model=card.get("model"), unreadable=problems
+    )
+    return report
+
+
+def _windows(n_samples: int) -> list[tuple[int, int]]:
+    """(start, end) samples of 1 s windows every 0.5 s; the last one ends at the clip's end."""
+    win, hop = int(WINDOW_SECONDS * SAMPLE_RATE), int(HOP_SECONDS * SAMPLE_RATE)
+    if n_samples <= win:
+        return [(0, n_samples)]
+    rows = math.ceil(n_samples / hop) - 1
+    return [(k * hop, min(k * hop + win, n_samples)) for k in range(rows)]
+
+
+@torch.no_grad()
+def predict_file(model: nn.Module, card: dict, wave: np.ndarray) -> dict:
+    """Emotion of one recording, overall and over time.
+
+    ``wave``: (N,) float32 at 16 kHz (from :func:`crnn.core.audio.load_audio`).
+    The overall label comes from the whole clip with its silent ends trimmed,
+    as in training. ``over_time`` has one row per 0.5 s: the model on the
+    1 s window starting there (the last window ends with the clip; a clip
+    shorter than 1 s gives a single row). Times are in seconds from the
+    start of the untrimmed clip.
+    """
+    labels = list(card["labels"])
+    device = next(model.parameters()).device
+    model.eval()
+
+    def probabilities(batch: torch.Tensor) -> np.ndarray:
+        return torch.softmax(model(batch.to(device)).float(), dim=-1).cpu().numpy()  # (B, K)
+
+    wave = np.asarray(wave, np.float32)
+    overall = probabilities(torch.from_numpy(trim_silence(wave))[None])[0]
+    spans = _windows(len(wave))
+    full = [s for s in spans if s[1] - s[0] == spans[0][1] - spans[0][0]]
+    rows = []
+    if full:
+        batch = torch.from_numpy(np.stack([wave[a:b] for a, b in full]))  # (W, 1 s)
+        rows.extend(probabilities(batch))
+    for a, b in spans[len(full) :]:
+        rows.extend(probabilities(torch.from_numpy(wave[a:b])[None]))
+    return {
+        "label": labels[int(overall.argmax())],
+        "probabilities": {label: float(p) for label, p in zip(labels, overall)},
+        "over_time": [
+            {
+                "start": a / SAMPLE_RATE,
+                "end": b / SAMPLE_RATE,
+                "label": labels[int(p.argmax())],
+                "probabilities": {label: float(q) for label, q in zip(labels, p)},
+            }
+            for (a, b), p in zip(spans, rows)
+        ],
+    }
+
+
+def predict_files(
+    model_ref, files: Iterable[AudioSource], device: str | torch.device | None = None
+) -> Iterator[dict]:
+    """For each file, ``{"file", "label", "probabilities", "over_time"}`` or ``{"file", "error"}``.
+
+    The checkpoint (folder, name or (model, card)) is loaded once; a file
+    that cannot be used yields its one-line error and the others go on.
+    """
+    device = torch.device(device) if device is not None else default_device()
+    model, card = load_model(model_ref, device)
+    for source in files:
+        name = str(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "upload")
+        try:
+            yield {"file": name, **predict_file(model, card, load_audio(source))}
+        except CrnnError as exc:
+            yield {"file": name, "error": str(exc)}

@@ -1,0 +1,279 @@
+"""Attributions: which parts of the input, and of each module, drive a prediction.
+
+Integrated Gradients (Sundararajan et al. 2017) and Saliency, via Captum, are
+taken with respect to the features the model actually sees: the normalised
+log-Mels or MFCCs (T, F), or, for raw-waveform models, the normalised wave
+(N,), then also summed as |attribution| per 10 ms frame so it can be drawn on
+a spectrogram. The model is cut after its front-end with a forward hook on
+``model.frontend`` that substitutes the features, so every registered model
+works unchanged. The baseline is all zeros: the per-utterance mean of the
+normalised features (silence, for a waveform).
+
+Per module ("input", "cnn", "rnn", "mlp"), the layer conductance (Dhamdhere
+et al. 2018; Captum's ``LayerConductance``) along the same straight path
+says when each module's activity carries the attribution. It is computed from
+``module_outputs`` directly, because the module objects differ between
+architectures. Every module that cuts the graph has total conductance equal
+to the output difference F(x) − F(baseline); the difference between the two
+is reported as the module's delta.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from crnn.core.audio import SAMPLE_RATE
+from crnn.core.features import HOP_LENGTH, compute, frame_times
+from crnn.analysis.probe import MODULES
+
+METHODS = ("integrated_gradients", "saliency")
+ALIASES = {"ig": "integrated_gradients"}
+
+
+class FeatureModel(nn.Module):
+    """A model with its front-end cut off: features → logits, for attribution.
+
+    ``wave`` (N,) is the utterance; the front-end still runs on it (its output
+    is discarded), because the models call ``self.frontend(wave)`` inside
+    ``module_outputs``; a forward hook replaces that output with the given
+    features (B, T, F) — or (B, N) for waveform models.
+    """
+
+    def __init__(self, model: nn.Module, wave: Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.wave = wave  # (N,)
+
+    def features(self) -> Tensor:
+        """The utterance's features as the model sees them, (1, T, F) or (1, N)."""
+        with torch.no_grad():
+            return self.model.frontend(self.wave[None])
+
+    def outputs(self, features: Tensor) -> dict[str, Tensor]:
+        handle = self.model.frontend.register_forward_hook(lambda module, args, out: features)
+        try:
+            return self.model.module_outputs(self.wave.expand(features.shape[0], -1))
+        finally:
+            handle.remove()
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.outputs(features)["logits"]
+
+
+@dataclass
+class Explanation:
+    """An attribution of one prediction.
+
+    ``attributions`` has the shape of the model's input features, (T, F)
+    for log-Mel/MFCC models, (N,) for waveform models. ``frame_attribution``
+    (T,) sums |attribution| per 10 ms frame at ``times`` (s);
+    ``spectrogram`` is the un-normalised log-Mel (T', 40) to draw it on.
+    ``delta`` is Captum's IG convergence delta (sum of attributions minus the
+    output difference ``output_difference``). ``modules`` maps a module to
+    {"total", "abs_total", "delta", "times" (s), "per_time"} (the conductance
+    summed per time step; "mlp" has no time axis and one step).
+    """
+
+    method: str
+    target: int
+    target_label: str | None
+    probabilities: np.ndarray
+    feature_kind: str
+    attributions: np.ndarray
+    times: np.ndarray
+    frame_attribution: np.ndarray
+    spectrogram: np.ndarray
+    delta: float | None = None
+    output_difference: float | None = None
+    modules: dict[str, dict] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly summary (no per-frame arrays except the module totals)."""
+        return {
+            "method": self.method,
+            "target": self.target,
+            "target_label": self.target_label,
+            "probabilities": [float(p) for p in self.probabilities],
+            "feature_kind": self.feature_kind,
+            "attribution_shape": list(self.attributions.shape),
+            "attribution_sum": float(self.attributions.sum()),
+            "delta": self.delta,
+            "output_difference": self.output_difference,
+            "peak_time_s": float(self.times[int(np.argmax(self.frame_attribution))]) if len(self.times) else None,
+            "modules": {m: {k: v for k, v in d.items() if k in ("total", "abs_total", "delta")} for m, d in self.modules.items()},
+        }
+
+
+def _grad_context(device: torch.device):
+    # cuDNN's RNN backward refuses eval mode; the native kernels compute the same gradients.
+    return torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _resolve_target(target: int | str | None, labels: Sequence[str] | None, logits: Tensor) -> int:
+    if target is None:
+        return int(logits.argmax())
+    if isinstance(target, str):
+        if not labels or target not in labels:
+            raise ValueError(f"unknown target class {target!r}")
+        return list(labels).index(target)
+    if not 0 <= int(target) < logits.shape[-1]:
+        raise ValueError(f"target class {target} is out of range")
+    return int(target)
+
+
+def _per_frame(attr: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(times s, Σ|attr| per 10 ms frame): spectral (T, F) summed over F; waveform (N,) per 160 samples."""
+    if kind == "waveform":
+        T = len(attr) // HOP_LENGTH
+        per = np.abs(attr[: T * HOP_LENGTH]).reshape(T, HOP_LENGTH).sum(axis=1)
+        return (np.arange(T) + 0.5) * HOP_LENGTH / SAMPLE_RATE, per
+    return frame_times(attr.shape[0]), np.abs(attr).sum(axis=1)
+
+
+def explain(
+    model: nn.Module,
+    wave: np.ndarray,
+    *,
+    target: int | str | None = None,
+    labels: Sequence[str] | None = None,
+    method: str = "integrated_gradients",
+    n_steps: int = 32,
+    layers: bool = False,
+) -> Explanation:
+    """Attribute the model's score for ``target`` (default: the predicted class) to its input features.
+
+    ``wave`` (N,) float32 at 16 kHz; ``target`` a class index or, with
+    ``labels``, a class name; ``method`` "integrated_gradients" (``n_steps``
+    Gauss-Legendre steps, with convergence delta) or "saliency" (|∂score/∂x|).
+    ``layers=True`` adds each module's conductance (another ``n_steps + 1``
+    forward/backward passes). Works in eval mode on CPU and CUDA.
+    """
+    from captum.attr import IntegratedGradients, Saliency
+
+    method = ALIASES.get(method, method)
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; use one of {METHODS}")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    fm = FeatureModel(model, torch.from_numpy(np.asarray(wave, np.float32)).to(device))
+    kind = getattr(model, "feature_kind", fm.model.frontend.kind)
+    try:
+        with _grad_context(device):
+            x = fm.features().requires_grad_(True)  # (1, T, F) or (1, N)
+            with torch.no_grad():
+                logits = fm(x)[0]
+            t = _resolve_target(target, labels, logits)
+            baseline = torch.zeros_like(x).detach()
+            delta = diff = None
+            if method == "integrated_gradients":
+                ig = IntegratedGradients(fm)
+                attr, d = ig.attribute(
+                    x, baselines=baseline, target=t, n_steps=n_steps,
+                    internal_batch_size=n_steps, return_convergence_delta=True,
+                )
+                delta = float(d.sum())
+                with torch.no_grad():
+                    diff = float(logits[t] - fm(baseline)[0, t])
+            else:
+                attr = Saliency(fm).attribute(x, target=t, abs=True)
+            modules = module_conductance(fm, x, baseline, t, n_steps) if layers else {}
+    finally:
+        model.train(was_training)
+    attributions = attr[0].detach().float().cpu().numpy()
+    times, per_frame = _per_frame(attributions, kind)
+    return Explanation(
+        method=method,
+        target=t,
+        target_label=list(labels)[t] if labels else None,
+        probabilities=torch.softmax(logits, -1).cpu().numpy(),
+        feature_kind=kind,
+        attributions=attributions,
+        times=times,
+        frame_attribution=per_frame,
+        spectrogram=compute(np.asarray(wave, np.float32), "logmel"),
+        delta=delta,
+        output_difference=diff,
+        modules=modules,
+    )
+
+
+def module_conductance(fm: FeatureModel, x: Tensor, baseline: Tensor, target: int, n_steps: int = 32) -> dict[str, dict]:
+    """Layer conductance of every module along the straight path baseline → x.
+
+    For module output y(α) on the path, conductance = Σ_k ∂F/∂y(α_k) ·
+    (y(α_k) − y(α_{k−1})), k = 1..n_steps (a left-Riemann sum, as Captum's
+    LayerConductance). Summed over a module's units it approximates
+    F(x) − F(baseline) for any module every path passes through.
+    """
+    alphas = torch.linspace(0, 1, n_steps + 1, device=x.device).view(-1, *([1] * (x.dim() - 1)))
+    path = (baseline + alphas * (x - baseline)).requires_grad_(True)  # (n+1, ...)
+    outs = fm.outputs(path)
+    names = [m for m in MODULES if m in outs and outs[m].requires_grad]
+    score = outs["logits"][:, target]  # (n+1,)
+    grads = torch.autograd.grad(score.sum(), [outs[m] for m in names], allow_unused=True)
+    diff = float(score[-1].detach() - score[0].detach())
+    result: dict[str, dict] = {}
+    for name, grad in zip(names, grads):
+        if grad is None:
+            continue
+        y = outs[name].detach()
+        cond = (grad[1:] * (y[1:] - y[:-1])).sum(dim=0)  # (T_m, D) or (D,)
+        per_time = cond.sum(dim=-1).reshape(-1).cpu().numpy() if cond.dim() > 1 else cond.sum().reshape(1).cpu().numpy()
+        seconds = fm.wave.shape[-1] / SAMPLE_RATE
+        total = float(cond.sum())
+        result[name] = {
+            "total": total,
+            "abs_total": float(cond.abs().sum()),
+            "delta": total - diff,
+            "times": (np.arange(len(per_time)) + 0.5) * seconds / len(per_time),
+            "per_time": per_time,
+        }
+    return result
+
+
+def run_explain(
+    model_ref: str,
+    file: str,
+    *,
+    target: int | str | None = None,
+    method: str = "integrated_gradients",
+    n_steps: int = 32,
+    layers: bool = True,
+    figure: str | None = None,
+) -> dict:
+    """CLI entry: load a checkpoint (name or folder) and a recording, explain, return :meth:`Explanation.to_dict`.
+
+    ``target`` a label name or index (default: the prediction); ``figure``
+    (.html/.png) writes :func:`crnn.plots.attribution_heatmap`.
+    """
+    from crnn.core.audio import load_audio
+    from crnn.core.checkpoint import load_checkpoint
+
+    model, card = load_checkpoint(model_ref)
+    labels = card.get("labels")
+    if isinstance(target, str) and target.isdigit():
+        target = int(target)
+    if isinstance(target, str) and target not in labels:
+        from crnn.core.corpora import canonical_label
+        from crnn.core.errors import CorpusError, CrnnError
+
+        try:
+            target = canonical_label(target)  # "happy" → "happiness", as the corpora name it
+        except CorpusError:
+            pass
+    if isinstance(target, str) and target not in labels:
+        raise CrnnError(f"{target!r} is not one of the model's labels ({', '.join(labels)})")
+    expl = explain(model, load_audio(file), target=target, labels=labels, method=method, n_steps=n_steps, layers=layers)
+    result = {"model": card.get("model"), "file": str(file), **expl.to_dict()}
+    if figure is not None:
+        from crnn.plots import attribution_heatmap, save_figure
+
+        result["figure"] = str(save_figure(attribution_heatmap(expl), figure))
+    return result

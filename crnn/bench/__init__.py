@@ -1,0 +1,192 @@
+"""Speed of the interpretability tools, printed by ``crnn bench``.
+
+Goals (2-core CPU): representation extraction over RAVDESS ≥ 50× real time
+for the FST-CLDNN; a probe (LDA, ρ and the SVM for four modules and three
+labels) from cached representations ≤ 2 s; cells of a 4 s clip ≤ 0.5 s;
+Integrated Gradients with 32 steps on a 4 s clip ≤ 2 s. Also: Praat F0 (the
+project's pitch tracker) against ``librosa.pyin`` on a few clips, speed ratio
+and agreement on frames both call voiced. If ``crnn.bench.browser`` exists its
+``run()`` adds the app's timings under "app".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from crnn.core.defaults import DEFAULT_MODEL, RAVDESS
+from crnn.core.errors import CrnnError
+
+CLIP_SECONDS = 4.0
+
+
+def _goal(value: float, goal: float, unit: str, higher_is_better: bool = False) -> dict:
+    ok = value >= goal if higher_is_better else value <= goal
+    return {"value": round(float(value), 4), "goal": goal, "unit": unit, "ok": bool(ok)}
+
+
+def _model(name: str):
+    """The trained checkpoint if there is one, else the untrained architecture (speed is the same)."""
+    from crnn.core.checkpoint import load_checkpoint
+
+    try:
+        model, card = load_checkpoint(name)
+        return model.eval(), card.get("labels"), True
+    except CrnnError:
+        from crnn.core.models import build_model
+
+        return build_model(name, 8).eval(), None, False
+
+
+def _clip(corpus) -> np.ndarray:
+    """A 4 s clip: the first utterance of the corpus at least that long (else looped)."""
+    from crnn.core.audio import SAMPLE_RATE, load_audio
+
+    n = int(CLIP_SECONDS * SAMPLE_RATE)
+    path = next((u.path for u in corpus.utterances if u.duration >= CLIP_SECONDS), corpus.utterances[0].path)
+    wave = load_audio(path)
+    return np.resize(wave, n).astype(np.float32)
+
+
+def f0_agreement(waves: list[np.ndarray]) -> dict:
+    """Praat F0 (:func:`crnn.core.prosody.f0_hz`) vs ``librosa.pyin`` on the same 10 ms grid and F0 range.
+
+    Returns the seconds each took, their ratio, and the median |ΔF0| in Hz and
+    in cents over frames both call voiced.
+    """
+    import librosa
+
+    from crnn.core.audio import SAMPLE_RATE
+    from crnn.core.features import HOP_LENGTH, frame_times
+    from crnn.core.prosody import F0_MAX_HZ, F0_MIN_HZ, f0_hz
+
+    praat_s = pyin_s = 0.0
+    hz, cents, both = [], [], 0
+    for wave in waves:
+        start = time.perf_counter()
+        ours = f0_hz(wave)
+        praat_s += time.perf_counter() - start
+        start = time.perf_counter()
+        theirs, voiced, _ = librosa.pyin(wave, fmin=F0_MIN_HZ, fmax=F0_MAX_HZ, sr=SAMPLE_RATE,
+                                         frame_length=1024, hop_length=HOP_LENGTH, center=True)
+        pyin_s += time.perf_counter() - start
+        # pyin frame k is centred at k·10 ms; take the nearest to each grid frame
+        idx = np.clip(np.round(frame_times(len(ours)) * SAMPLE_RATE / HOP_LENGTH).astype(int), 0, len(theirs) - 1)
+        theirs = np.where(voiced[idx], theirs[idx], np.nan)
+        ok = np.isfinite(ours) & np.isfinite(theirs)
+        both += int(ok.sum())
+        hz.append(np.abs(ours[ok] - theirs[ok]))
+        cents.append(np.abs(1200.0 * np.log2(ours[ok] / theirs[ok])))
+    hz_all, cents_all = np.concatenate(hz), np.concatenate(cents)
+    return {
+        "clips": len(waves),
+        "praat_seconds": round(praat_s, 3),
+        "pyin_seconds": round(pyin_s, 3),
+        "pyin_over_praat_time": round(pyin_s / max(praat_s, 1e-9), 1),
+        "frames_both_voiced": both,
+        "median_abs_diff_hz": round(float(np.median(hz_all)), 2) if both else None,
+        "median_abs_diff_cents": round(float(np.median(cents_all)), 1) if both else None,
+    }
+
+
+def run_bench(
+    model: str = DEFAULT_MODEL, corpus: str | Path | None = None, n_f0_clips: int = 3, app: bool = True
+) -> dict:
+    """Time the probe, cells, attribution and F0 steps on RAVDESS; returns a JSON-friendly dict of figures.
+
+    Each entry that has a goal is {"value", "goal", "unit", "ok"}; a step
+    that fails reports {"error": message} and the others still run.
+    ``app=False`` skips the browser timings of ``crnn.bench.browser``.
+    """
+    from crnn.core.corpora import read_corpus
+
+    corpus_path = Path(corpus) if corpus is not None else RAVDESS
+    if not corpus_path.exists():
+        raise CrnnError(f"benchmark corpus {corpus_path} does not exist")
+    data = read_corpus(corpus_path)
+    net, labels, trained = _model(model)
+    result: dict = {
+        "model": model,
+        "trained_checkpoint": trained,
+        "corpus": data.name,
+        "utterances": len(data),
+        "audio_seconds": round(data.total_seconds, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    steps = {}
+
+    def step(name, fn):
+        try:
+            steps[name] = fn()
+        except Exception as exc:  # a benchmark reports what broke and goes on
+            steps[name] = {"error": f"{type(exc).__name__}: {exc}"}
+
+    from crnn.analysis import probe
+
+    reps_box = {}
+
+    def extract():
+        start = time.perf_counter()
+        reps_box["reps"] = probe.module_representations(net, data, use_cache=False)
+        return _goal(data.total_seconds / (time.perf_counter() - start), 50.0, "× real time", higher_is_better=True)
+
+    def probe_step():
+        reps = reps_box["reps"]
+        start = time.perf_counter()
+        for X in reps.modules.values():
+            for label in probe.LABELS:
+                y = reps.labels(label)
+                probe.lda_projection(X[y != probe.UNKNOWN], y[y != probe.UNKNOWN])
+        probe.probe_scores(reps, svm_labels=probe.LABELS)
+        with_speaker = time.perf_counter() - start
+        start = time.perf_counter()
+        probe.probe_scores(reps)
+        out = _goal(with_speaker, 2.0, "s")
+        out["without_speaker_svm_s"] = round(time.perf_counter() - start, 3)
+        return out
+
+    clip = _clip(data)
+
+    def cells_step():
+        from crnn.analysis.cells import cell_correlations
+        from crnn.core.prosody import prosody_tracks
+
+        tracks = prosody_tracks(clip)
+        start = time.perf_counter()
+        cell_correlations(net, clip, tracks=tracks)
+        out = _goal(time.perf_counter() - start, 0.5, "s")
+        start = time.perf_counter()
+        prosody_tracks(clip)
+        out["prosody_tracks_s"] = round(time.perf_counter() - start, 3)
+        return out
+
+    def ig_step():
+        from crnn.analysis.explain import explain
+
+        explain(net, clip[:16000], method="saliency")  # imports Captum outside the timing
+        start = time.perf_counter()
+        explain(net, clip, n_steps=32)
+        return _goal(time.perf_counter() - start, 2.0, "s")
+
+    step("extract_representations", extract)
+    if "reps" in reps_box:
+        step("probe_from_cached", probe_step)
+    step("cells_4s", cells_step)
+    step("integrated_gradients_32_steps_4s", ig_step)
+    step("f0_praat_vs_pyin", lambda: f0_agreement([_clip_of(u) for u in data.utterances[:: max(1, len(data) // n_f0_clips)][:n_f0_clips]]))
+    if app and importlib.util.find_spec("crnn.bench.browser") is not None:
+        from crnn.bench import browser
+
+        step("app", bench_app.run)
+    result["steps"] = steps
+    return result
+
+
+def _clip_of(utterance) -> np.ndarray:
+    from crnn.core.audio import load_audio
+
+    return load_audio(utterance.path)

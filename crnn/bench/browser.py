@@ -1,0 +1,203 @@
+"""Speed of the app as a user meets it, measured in headless Chromium (Playwright).
+
+Goals: ≤ 5 s from ``streamlit run app.py`` to a served first page, and ≤ 1 s
+from uploading a 5 s clip on "Listen and predict" to its prediction on
+screen. :func:`run` returns both (and the time to the first prediction) as
+{"value", "goal", "unit", "ok"} entries; ``crnn bench`` adds them under "app".
+
+The helpers (:func:`serve`, :func:`browser`, :func:`wait_idle`, :func:`upload`)
+are shared with ``tests/test_browser.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crnn.core.defaults import PROJECT_DIR
+from crnn.core.errors import CrnnError
+
+CHROMIUM = os.environ.get("CRNN_LENS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+FIRST_PAGE_GOAL_S = 5.0
+UPLOAD_GOAL_S = 1.0
+UPLOADS = 5  # upload → prediction is timed this many times, each with a different clip
+CLIP_SECONDS = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_available() -> str | None:
+    """None when Playwright and Chromium are both at hand, else what is missing (one sentence)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed"
+    if not Path(CHROMIUM).is_file() and shutil.which(CHROMIUM) is None:
+        return f"Chromium was not found at {CHROMIUM}"
+    return None
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str] | None = None, port: int | None = None) -> Iterator[tuple[str, float]]:
+    """Run ``streamlit run app.py`` headless on a free port; yields (url, start time from ``time.perf_counter``)."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.fileWatcherType", "none", "--server.port", str(port), "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false"]  # fmt: skip
+    log = tempfile.TemporaryFile()
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise CrnnError(f"streamlit exited with code {proc.returncode}: {log.read()[-500:].decode(errors='replace')}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise CrnnError("streamlit did not answer within 60 s") from None
+                time.sleep(0.05)
+        yield url, start
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[Any]:
+    """A headless Chromium from Playwright (``/usr/bin/chromium`` unless CRNN_LENS_CHROMIUM says otherwise)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def wait_idle(page: Any, timeout_s: float = 60.0) -> None:
+    """Wait until the app's script run has finished and nothing on screen is stale."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_s * 1000)
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=timeout_s * 1000)
+
+
+def upload(page: Any, path: str | Path) -> None:
+    """Put a file into the first file uploader on the page."""
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+
+
+_PREDICTION_SHOWN = """(name) => {
+    const boxes = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')];
+    const fresh = (e) => e.dataset.stale !== 'true';
+    const caption = boxes.findIndex((e) => fresh(e) && e.innerText.includes(name));
+    return caption >= 0 && boxes.slice(caption).some((e) => fresh(e) && e.querySelector('[data-testid="stMetricValue"]'));
+}"""
+
+
+def wait_prediction(page: Any, clip_name: str, timeout_s: float = 60.0) -> str:
+    """Wait until the prediction for the clip ``clip_name`` is on screen; returns the predicted emotion text.
+
+    "On screen" means the page's caption naming the clip and a prediction below it
+    both come from the current script run (not left over from the previous clip).
+    """
+    page.wait_for_function(_PREDICTION_SHOWN, arg=clip_name, timeout=timeout_s * 1000)
+    return page.locator('[data-testid="stMain"] [data-testid="stMetricValue"]').first.inner_text()
+
+
+def five_second_clip(folder: Path, k: int = 0) -> Path:
+    """A 5 s WAV made from the k-th shipped example clip (looped), as a user's upload."""
+    import soundfile as sf
+
+    from crnn.core.audio import SAMPLE_RATE, load_audio
+
+    examples = sorted((PROJECT_DIR / "checkpoints" / "examples").glob("*.flac"))
+    wave = np.resize(load_audio(examples[k % len(examples)]), int(CLIP_SECONDS * SAMPLE_RATE))
+    path = folder / f"five_seconds_{k}.wav"
+    sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+def demo_models(folder: Path) -> tuple[dict[str, str], bool]:
+    """Environment for the server: the shipped default model if trained, else an untrained one (same speed).
+
+    Returns (extra environment, whether the shipped checkpoint is used).
+    """
+    from crnn.core.checkpoint import CHECKPOINT_DIR, DEFAULT_MODEL, save_checkpoint
+
+    if (CHECKPOINT_DIR / DEFAULT_MODEL / "card.json").is_file():
+        return {}, True
+    from crnn.core.models import build_model
+
+    labels = ["anger", "calm", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
+    model = build_model(DEFAULT_MODEL, len(labels))
+    save_checkpoint(model, {"model": DEFAULT_MODEL, "model_kwargs": model.config, "labels": labels}, folder / DEFAULT_MODEL)
+    return {"CRNN_LENS_MODELS": str(folder)}, False
+
+
+def _goal(value: float, goal: float) -> dict:
+    return {"value": round(value, 3), "goal": goal, "unit": "s", "ok": bool(value <= goal)}
+
+
+def run() -> dict:
+    """Time app start-up and upload → prediction in headless Chromium; CrnnError if no browser is at hand."""
+    missing = browser_available()
+    if missing:
+        raise CrnnError(f"cannot time the app: {missing}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env, trained = demo_models(tmp / "models")
+        clips = [five_second_clip(tmp, k) for k in range(UPLOADS)]  # distinct audio: no cached answers
+        with browser() as chromium:
+            page = chromium.new_page()
+            with serve(env) as (url, start):
+                server_ready = time.perf_counter() - start
+                page.goto(url)
+                page.get_by_role("heading", name="Listen and predict").wait_for(timeout=60_000)
+                first_page = time.perf_counter() - start
+                page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+                wait_idle(page)
+                first_prediction = time.perf_counter() - start
+                upload_s = []
+                for clip in clips:
+                    t0 = time.perf_counter()
+                    upload(page, clip)
+                    wait_prediction(page, f"📁 {clip.name}")
+                    upload_s.append(time.perf_counter() - t0)
+                wait_idle(page)
+    return {
+        "first_page_s": _goal(first_page, FIRST_PAGE_GOAL_S),
+        "server_ready_s": round(server_ready, 3),
+        "first_prediction_s": round(first_prediction, 3),
+        "upload_to_prediction_s": {**_goal(float(np.median(upload_s)), UPLOAD_GOAL_S), "statistic": "median",
+                                   "all": [round(u, 3) for u in upload_s]},
+        "clip_seconds": CLIP_SECONDS,
+        "trained_checkpoint": trained,
+    }

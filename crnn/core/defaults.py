@@ -1,0 +1,21 @@
+"""The one home for project-wide defaults: paths, the default model, checkpoint file names, rates.
+
+Everything else imports these names instead of repeating a literal.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SAMPLE_RATE = 16_000  # Hz; every model and feature in crnn works at this rate
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+CHECKPOINT_DIR = PROJECT_DIR / "checkpoints"  # shipped checkpoints, one folder each
+SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"  # corpora beside the project, when present
+RAVDESS = SHARED_DATA / "ravdess"
+DEFAULT_MODEL = "fst_cldnn_logmel"  # the shipped model commands and pages use without a choice
+WEIGHTS = "model.safetensors"  # file names inside a checkpoint folder
+CARD = "card.json"
+CACHE_DIR = Path(os.environ.get("CRNN_CACHE_DIR", Path.home() / ".cache" / "crnn-lens"))
+# Training resume states live outside the work tree so that a fresh checkout keeps them.
+STATE_DIR = Path(os.environ.get("CRNN_STATE_DIR", Path.home() / ".local" / "state" / "crnn-lens"))

@@ -1,0 +1,155 @@
+"""The results table: every trained checkpoint next to the SVM baselines.
+
+One markdown row per checkpoint (test-speaker UA, clean and noisy, read from
+its card) and per SVM baseline (read from the ``baselines_<corpus>.json``
+files that :func:`crnn.analysis.baselines.run_baseline` writes beside the
+checkpoints), plus the total training time. :func:`update_readme` puts the
+table between ``<!-- results:start -->`` and ``<!-- results:end -->``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import crnn.core.models as models
+from crnn.core.checkpoint import CHECKPOINT_DIR, list_checkpoints
+from crnn.core.fileio import atomic_write_bytes
+from crnn.core.errors import CrnnError
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+HEADER = "| Model | Paper | Input | Training | Test UA clean | Test UA noisy | Epochs | Train min |"
+RULE = "|---|---|---|---|---:|---:|---:|---:|"
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.1f}" if isinstance(value, (int, float)) else "–"
+
+
+def _baseline_results(baselines, root: Path) -> list[dict]:
+    """Baseline result dicts from paths, dicts, or (None) every baselines_*.json under ``root``."""
+    if baselines is None:
+        baselines = sorted(root.glob("baselines_*.json")) if root.is_dir() else []
+    results = []
+    for item in baselines:
+        if isinstance(item, dict):
+            entries = [item] if "svm" in item else list(item.values())
+        else:
+            try:
+                entries = list(json.loads(Path(item).read_text(encoding="utf-8")).values())
+            except (OSError, json.JSONDecodeError, AttributeError):
+                raise CrnnError(f"{item} is not a readable baselines JSON file") from None
+        results += [e for e in entries if isinstance(e, dict) and "svm" in e]
+    return results
+
+
+def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:
+    try:
+        return models.count_parameters(models.build_model(name, n_classes, **kwargs))
+    except (CrnnError, TypeError, ValueError):
+        return None
+
+
+def results_rows(
+    checkpoint_root: str | os.PathLike = CHECKPOINT_DIR,
+    baselines: Iterable[str | os.PathLike | dict] | None = None,
+) -> list[dict]:
+    """The results table as data: one dict per checkpoint under ``checkpoint_root``, then per SVM baseline kernel.
+
+    Every row has "kind" ("model" | "baseline"), "name", "paper", "input",
+    "training" ("clean" | "noisy"), "ua_clean", "ua_noisy" (test-speaker UA,
+    0-1, None if unknown), "corpus" and "test_speakers" (what was tested).
+    Model rows add "model" (registry name), "family", "parameters", "epochs",
+    "seconds" and "path"; baseline rows add "kernel", "C", "feature_set",
+    "n_features" and "best" (the kernel chosen on validation). Checkpoints
+    come in registry order; folders whose card cannot be read are left out.
+    ``baselines`` as in :func:`build_report`; ``[]`` leaves them out.
+    """
+    root = Path(checkpoint_root)
+    order = {name: i for i, name in enumerate(models.REGISTRY)}
+    entries = [e for e in list_checkpoints(root) if "card" in e]
+    entries.sort(key=lambda e: (order.get(e["card"].get("model"), len(order)), e["name"]))
+    rows = []
+    for entry in entries:
+        card = entry["card"]
+        spec = models.REGISTRY.get(card.get("model"))
+        test = (card.get("metrics") or {}).get("test") or {}
+        training = card.get("training") or {}
+        rows.append({
+            "kind": "model", "name": entry["name"], "model": card.get("model"),
+            "family": spec.family if spec else None, "paper": spec.paper if spec else None,
+            "input": spec.input_kind if spec else None,
+            "parameters": _parameters(spec.name, len(card.get("labels") or []) or 8, card.get("model_kwargs") or {})
+            if spec else None,
+            "training": "noisy" if training.get("noisy") else "clean",
+            "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
+            "epochs": training.get("epochs"), "seconds": training.get("seconds"),
+            "corpus": (card.get("corpus") or {}).get("name"), "test_speakers": list((card.get("split") or {}).get("test", [])),
+            "path": entry["path"],
+        })  # fmt: skip
+    for result in _baseline_results(baselines, root):
+        for kernel, svm in result["svm"].items():
+            test = svm.get("test") or {}
+            rows.append({
+                "kind": "baseline", "name": f"SVM {kernel}, C={svm['C']:g}", "paper": "001 (baseline)",
+                "input": f"{result['feature_set']} ({result['n_features']})", "training": "clean",
+                "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
+                "corpus": (result.get("corpus") or {}).get("name"),
+                "test_speakers": list((result.get("split") or {}).get("test", [])),
+                "kernel": kernel, "C": svm["C"], "feature_set": result["feature_set"],
+                "n_features": result["n_features"], "best": kernel == result.get("best"),
+            })  # fmt: skip
+    return rows
+
+
+def build_report(
+    checkpoint_root: str | os.PathLike = CHECKPOINT_DIR,
+    baselines: Iterable[str | os.PathLike | dict] | None = None,
+) -> str:
+    """Markdown table of :func:`results_rows`: test UA (clean / noisy, %) on the test speakers, training time."""
+    rows = results_rows(checkpoint_root, baselines)
+    if not rows:
+        return "No trained checkpoints or baseline results yet."
+    lines = [HEADER, RULE]
+    for row in rows:
+        model = row["kind"] == "model"
+        epochs = row["epochs"] if model and row["epochs"] is not None else "–"
+        minutes = f"{(row['seconds'] or 0) / 60:.1f}" if model else "–"
+        lines.append(
+            f"| {row['name']} | {row['paper'] or '?'} | {row['input'] or '?'} | {row['training']} "
+            f"| {_pct(row['ua_clean'])} | {_pct(row['ua_noisy'])} | {epochs} | {minutes} |"
+        )
+    seconds = sum(row["seconds"] or 0.0 for row in rows if row["kind"] == "model")
+    test_sets = {(row["corpus"], tuple(row["test_speakers"])) for row in rows}
+    notes = [f"Total training time: {seconds / 3600:.2f} h."]
+    if len(test_sets) == 1:
+        corpus, speakers = next(iter(test_sets))
+        notes.append(f"Test speakers ({corpus}): {', '.join(speakers)}; UA = mean per-class recall, in %.")
+    else:
+        notes.append("Rows were tested on different corpora or test speakers; compare with care. UA in %.")
+    notes.append("Noisy: each test utterance mixed once with noise at a seeded SNR in [−10, 15] dB.")
+    for result in _baseline_results(baselines, Path(checkpoint_root)):
+        loso = result.get("loso")
+        if loso:
+            notes.append(
+                f"Leave-one-speaker-out ({len(loso['per_fold'])} folds), {result['feature_set']} {loso['kernel']} SVM "
+                f"C={loso['C']:g}: UA {100 * loso['ua_mean']:.1f} ± {100 * loso['ua_std']:.1f} (mean ± sd over folds)."
+            )
+    return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
+
+
+def update_readme(readme_path: str | os.PathLike, table: str) -> None:
+    """Replace what lies between the results markers of the README (appending the block if absent)."""
+    path = Path(readme_path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    block = f"{START}\n{table.rstrip()}\n{END}"
+    if START in text and END in text and text.index(START) < text.index(END):
+        head, rest = text.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))

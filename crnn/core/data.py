@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from crnn.core.audio import load_audio
+from crnn.core.cache import Progress
 from crnn.core.defaults import CACHE_DIR, SAMPLE_RATE
 from crnn.core.errors import AudioError
 from crnn.core.fileio import atomic_path
@@ -40,7 +41,6 @@ TRIM_TOP_DB = 40.0  # dB below the peak frame counted as silence at the ends
 CROP_SECONDS = 3.0  # longest training crop
 MIN_TRIMMED = SAMPLE_RATE // 2  # samples: never trim an utterance below 0.5 s
 
-Progress = Callable[[dict], None]
 
 
 def trim_silence(wave: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:

@@ -12,6 +12,8 @@ from the logits back to the spectrogram and the waveform (attributions need it).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import librosa
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from crnn.core.audio import SAMPLE_RATE
+from crnn.core.defaults import SAMPLE_RATE
 
 N_MELS = 40
 N_MFCC = 13
@@ -89,12 +91,32 @@ class LogMel(nn.Module):
         return torch.log(power @ self.mel.T + LOG_FLOOR)  # (B, T, 40)
 
 
+NORMS = ("utterance", "global", "speaker", "none")
+
+
 class FrontEnd(nn.Module):
     """The feature front-end a model sees: ``waveform``, ``logmel`` or ``mfcc``.
 
-    forward(wave: (B, N)) → ``logmel`` (B, T, 40), ``mfcc`` (B, T, 13), each
-    mean/variance normalised per utterance; ``waveform`` returns (B, N)
-    scaled to unit RMS per utterance.
+    forward(wave: (B, N)) → ``logmel`` (B, T, 40) or ``mfcc`` (B, T, 13),
+    normalised per band according to ``norm``; ``waveform`` returns (B, N)
+    scaled to unit RMS per utterance (a gain normalisation; every waveform
+    model uses it).
+
+    ``norm`` says whose statistics standardise each band:
+
+    - ``"utterance"``: the utterance's own mean and std over time (CMVN).
+      Removes level and spectral-balance cues along with channel effects.
+    - ``"global"``: a reference mean and std per band (from the training
+      set, stored in the checkpoint's card), after subtracting the
+      utterance's mean log-energy over all bands and frames: the recording
+      gain is removed, spectral shape and dynamics are kept.
+    - ``"speaker"``: a reference from the speaker's own utterances (same
+      gain removal), given with :meth:`reference`; without it the utterance's
+      own statistics are used, which is then the same as ``"utterance"``.
+    - ``"none"``: raw log-Mels.
+
+    During training ``augment`` (set by the trainer) applies SpecAugment-style
+    time and frequency masks after normalisation; in eval mode it is inert.
     """
 
     def __init__(self, kind: FeatureKind = "logmel", normalize: bool = True) -> None:
@@ -102,23 +124,111 @@ class FrontEnd(nn.Module):
         if kind not in ("waveform", "logmel", "mfcc"):
             raise ValueError(f"unknown feature kind {kind!r}")
         self.kind = kind
-        self.normalize = normalize
+        self.norm = "utterance" if normalize else "none"
         self.logmel = LogMel()
         self.register_buffer("dct", torch.from_numpy(dct_matrix()), persistent=False)
+        self.register_buffer("ref_mean", torch.zeros(self.n_features), persistent=False)
+        self.register_buffer("ref_std", torch.ones(self.n_features), persistent=False)
+        self._speaker_ref: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.augment: dict | None = None
+
+    @property
+    def normalize(self) -> bool:
+        return self.norm != "none"
 
     @property
     def n_features(self) -> int:
         return {"waveform": 1, "logmel": N_MELS, "mfcc": N_MFCC}[self.kind]
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def raw(self, wave: torch.Tensor) -> torch.Tensor:
+        """Un-normalised features: (B, N) → (B, T, F) log-Mels or MFCCs; waveforms pass through."""
         if self.kind == "waveform":
-            if not self.normalize:
-                return wave
-            return wave / (wave.pow(2).mean(dim=-1, keepdim=True).sqrt() + 1e-5)
+            return wave
         x = self.logmel(wave)  # (B, T, 40)
         if self.kind == "mfcc":
             x = x @ self.dct.T  # (B, T, 13): Eq. 12 as a fixed spectral convolution
-        return cmvn(x) if self.normalize else x
+        return x
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if self.kind == "waveform":
+            if self.norm == "none":
+                return wave
+            return wave / (wave.pow(2).mean(dim=-1, keepdim=True).sqrt() + 1e-5)
+        x = self.standardise(self.raw(wave))
+        if self.training and self.augment:
+            x = spec_augment(x, **self.augment)
+        return x
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply this front-end's normalisation to raw features x (B, T, F)."""
+        if self.norm == "none":
+            return x
+        if self.norm == "utterance" or (self.norm == "speaker" and self._speaker_ref is None):
+            return cmvn(x)
+        mean, std = self._speaker_ref if self.norm == "speaker" else (self.ref_mean, self.ref_std)
+        return (remove_gain(x) - mean) / (std + 1e-5)
+
+    def set_norm(self, norm: str, mean=None, std=None) -> None:
+        """Choose the normalisation; ``mean``/``std`` (F,) are the reference for ``"global"``."""
+        if norm not in NORMS:
+            raise ValueError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMS)}")
+        self.norm = norm
+        if mean is not None:
+            self.ref_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+            self.ref_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def norm_card(self) -> dict:
+        """The normalisation as JSON for a checkpoint card."""
+        card = {"norm": self.norm}
+        if self.norm == "global" and self.kind != "waveform":
+            card["mean"] = [round(float(v), 6) for v in self.ref_mean]
+            card["std"] = [round(float(v), 6) for v in self.ref_std]
+        return card
+
+    def load_norm_card(self, card: dict | None) -> None:
+        """Restore the normalisation written by :meth:`norm_card`; old cards mean per-utterance."""
+        card = card or {}
+        self.set_norm(card.get("norm", "utterance" if self.norm != "none" else "none"), card.get("mean"), card.get("std"))
+
+    @contextmanager
+    def reference(self, mean: torch.Tensor, std: torch.Tensor) -> Iterator[None]:
+        """Within the block, ``"speaker"`` normalisation uses this mean and std (F,)."""
+        previous, self._speaker_ref = self._speaker_ref, (torch.as_tensor(mean), torch.as_tensor(std))
+        try:
+            yield
+        finally:
+            self._speaker_ref = previous
+
+
+def remove_gain(x: torch.Tensor) -> torch.Tensor:
+    """Subtract each utterance's mean over all frames and bands: x (B, T, F) log-energies, gain-free."""
+    return x - x.mean(dim=(1, 2), keepdim=True)
+
+
+def reference_stats(features: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and std (F,) over a list of raw (T, F) feature arrays, after gain removal."""
+    frames = np.concatenate([f - f.mean() for f in features], axis=0)
+    return frames.mean(axis=0).astype(np.float32), frames.std(axis=0).astype(np.float32)
+
+
+def spec_augment(x: torch.Tensor, time_masks: int = 2, time_width: int = 20, freq_masks: int = 2, freq_width: int = 6) -> torch.Tensor:
+    """SpecAugment-style masks on normalised features x (B, T, F): zero random time and band stripes.
+
+    Widths are maxima, in frames (10 ms) and bands; each utterance draws its own.
+    """
+    B, T, F = x.shape
+    keep = torch.ones_like(x)
+    for _ in range(time_masks):
+        width = torch.randint(0, time_width + 1, (B,))
+        start = (torch.rand(B) * (T - width).clamp(min=1)).long()
+        idx = torch.arange(T)[None, :]
+        keep *= ~((idx >= start[:, None]) & (idx < (start + width)[:, None]))[:, :, None]
+    for _ in range(freq_masks):
+        width = torch.randint(0, freq_width + 1, (B,))
+        start = (torch.rand(B) * (F - width).clamp(min=1)).long()
+        idx = torch.arange(F)[None, :]
+        keep *= ~((idx >= start[:, None]) & (idx < (start + width)[:, None]))[:, None, :]
+    return x * keep
 
 
 def compute(wave: np.ndarray, kind: FeatureKind, normalize: bool = False) -> np.ndarray:

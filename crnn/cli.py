@@ -1,4 +1,4 @@
-"""The ``crnn`` command line: every subcommand is a thin wrapper over a library function.
+"""The ``crnn`` command line: every subcommand is a thin wrapper over a :mod:`crnn.tasks` (or analysis) function.
 
 A problem the user caused (a bad file, folder or checkpoint) prints one line on
 stderr and exits with code 2; nothing already written is touched.
@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 from crnn.core.defaults import DEFAULT_MODEL
 from crnn.core.errors import CrnnError
-
 
 
 def _print(result: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
@@ -68,20 +67,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _epoch_line(event: dict) -> None:
+    """One line on stderr per finished epoch, so a long training can be followed in its log."""
+    if event.get("event") == "epoch":
+        print(f"epoch {event['epoch']}/{event['max_epochs']}  loss {event['loss']:.3f}  validation UA {event['val_ua']:.3f}"
+              f"  best {event['best_ua']:.3f} (epoch {event['best_epoch']})  {event['seconds'] / 60:.1f} min",
+              file=sys.stderr, flush=True)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from crnn.analysis.train import train
 
-    limits = {k: getattr(args, k) for k in ("max_epochs", "min_epochs", "max_minutes") if getattr(args, k) is not None}
+    limits = {k: getattr(args, k) for k in ("max_epochs", "min_epochs") if getattr(args, k) is not None}
     card = train(
-        args.model,
-        args.corpus,
-        split=args.split,
-        fold=args.fold,
-        noisy=args.noisy,
-        noise_dir=args.noise_dir,
-        out_dir=args.out,
-        seed=args.seed,
-        **limits,
+        args.model, args.corpus, split=args.split, fold=args.fold, noisy=args.noisy, noise_dir=args.noise_dir,
+        out_dir=args.out, seed=args.seed, max_minutes=args.max_minutes, recipe=args.recipe, overrides=args.set or [],
+        overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line, **limits,
     )
     metrics = card.get("metrics", {}).get("test", {})
     _print(
@@ -101,7 +102,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from crnn.analysis.evaluate import predict_files
+    from crnn.tasks.predict import predict_files
 
     failed = False
     results = []
@@ -122,7 +123,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from crnn.analysis.baselines import run_baseline
+    from crnn.tasks.baselines import run_baseline
 
     result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out)
     _print(result, args.json)
@@ -132,31 +133,34 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from crnn.tasks.report import build_report, update_readme
 
-    table = build_report()
+    if args.ablation:
+        from crnn.tasks.ablation import ablation_rows, ablation_table
+
+        rows = ablation_rows(args.ablation)
+        if args.json:
+            _print(rows, True, str)
+            return 0
+        table, block = ablation_table(rows), "ablation"
+    else:
+        table, block = build_report(), "results"
     if args.readme:
-        update_readme(args.readme, table)
+        update_readme(args.readme, table, block)
     print(table)
     return 0
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from crnn.analysis.probe import run_probe
-
-    from crnn.analysis.probe import bundle_path, representations_for, write_bundle
+    from crnn.tasks.probe import run_probe
 
     corpus, bundle = (None, args.corpus) if args.corpus.endswith(".npz") else (args.corpus, None)
-    result = run_probe(args.model, corpus, bundle=bundle, figure=args.figure, projection=args.projection)
-    if args.write_bundle:
-        from crnn.core.checkpoint import resolve_model
-
-        reps = representations_for(args.model, corpus, bundle=bundle)  # from the cache run_probe just filled
-        result["bundle"] = str(write_bundle(reps, bundle_path(resolve_model(args.model), reps.meta["corpus"])))
+    result = run_probe(args.model, corpus, bundle=bundle, figure=args.figure, projection=args.projection,
+                       save_bundle=args.write_bundle)
     _print(result, args.json)
     return 0
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
-    from crnn.analysis.cells import run_cells
+    from crnn.tasks.cells import run_cells
 
     result = run_cells(args.model, args.files, corpus=args.corpus, figure=args.figure, top=args.top, state=args.state,
                        control=args.control)
@@ -165,7 +169,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from crnn.analysis.explain import run_explain
+    from crnn.tasks.explain import run_explain
 
     result = run_explain(args.model, args.file, target=args.target, method=args.method, figure=args.figure)
     _print(result, args.json)
@@ -173,7 +177,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_noiselab(args: argparse.Namespace) -> int:
-    from crnn.analysis.noiselab import run_noiselab
+    from crnn.tasks.noiselab import run_noiselab
 
     result = run_noiselab(args.model, args.file, noise=args.noise, snr_db=args.snr, figure=args.figure)
     _print(result, args.json)
@@ -209,15 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "train a registered model on a corpus folder")
     p.add_argument("--model", required=True)
     p.add_argument("--corpus", required=True)
-    p.add_argument("--split", choices=["tvt", "loso"], default="tvt")
-    p.add_argument("--fold", type=int, default=None, help="LOSO fold (speaker index)")
+    p.add_argument("--split", choices=["tvt", "cv", "loso"], default="tvt",
+                   help="tvt: seeded 70/10/20 speaker split; cv: five speaker-grouped folds; loso: one speaker out")
+    p.add_argument("--fold", type=int, default=None, help="fold: 0-4 for cv, speaker index for loso")
+    p.add_argument("--recipe", choices=["paper", "lens"], default="lens", help="training recipe (see the README)")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override one recipe setting, e.g. ema=0")
     p.add_argument("--noisy", action="store_true", help="noise augmentation, paper 001 Sec. 5.2")
     p.add_argument("--noise-dir", default=None, help="folder of noise recordings (default: coloured noise)")
-    p.add_argument("--out", default=None, help="checkpoint folder (default checkpoints/<model>)")
+    p.add_argument("--out", default=None, help="checkpoint folder (default: your models folder, ~/.crnn_lens/models/<model>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint in --out")
+    p.add_argument("--logdir", default=None, help="write TensorBoard scalars (loss, validation UA, learning rate) here")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-epochs", type=int, default=None, help="default 80")
+    p.add_argument("--max-epochs", type=int, default=None, help="override the recipe's maximum")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
-    p.add_argument("--min-epochs", type=int, default=None, help="early stopping (patience 3) counts from this epoch (default 60)")
+    p.add_argument("--min-epochs", type=int, default=None, help="early stopping counts from this epoch")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
@@ -237,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the result JSON here")
 
     p = add("report", cmd_report, "results table of shipped checkpoints and baselines")
-    p.add_argument("--readme", default=None, help="rewrite the results block of this README")
+    p.add_argument("--readme", default=None, help="rewrite the results (or ablation) block of this README")
+    p.add_argument("--ablation", default=None, metavar="DIR", help="the recipe ablation table of the runs in DIR")
 
     p = add("probe", cmd_probe, "module probes: LDA/UMAP, inertia ratios, SVM UA")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

@@ -12,19 +12,16 @@ emoji labels); the default prints them as they are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from crnn.core.audio import SAMPLE_RATE
-from crnn.core.features import compute, dct_matrix, frame_times
+from crnn.core.defaults import SAMPLE_RATE
+from crnn.core.features import dct_matrix, frame_times
 from crnn.core.fileio import atomic_path
-
-if TYPE_CHECKING:  # crnn.analysis.probe (scikit-learn) loads with the first probe figure, not with the app's first page
-    from crnn.analysis.probe import Representations
 
 MODULE_TITLES = {"input": "Input features", "cnn": "CNN", "rnn": "RNN (BLSTM)", "mlp": "MLP"}
 PALETTE = qualitative.Dark24 + qualitative.Light24
@@ -55,22 +52,13 @@ def emotion_colours(labels: Sequence[str]) -> dict[str, str]:
     return {label: EMOTION_PALETTE[i % len(EMOTION_PALETTE)] for i, label in enumerate(sorted(labels))}
 
 
-def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
-    """Log-Mel (T, 40, log power) as computed and MFCC (T, 13) standardised per coefficient.
+def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray]) -> go.Figure:
+    """Waveform (N,) at 16 kHz, log-Mel and MFCC stacked on one shared time axis (seconds).
 
-    Un-normalised, MFCC 0 (overall level) would swamp the colour scale of the others.
+    ``feats`` is :func:`crnn.analysis.predict.display_features` of ``wave``:
+    "logmel" (T, 40) and "mfcc" (T, 13).
     """
     wave = np.asarray(wave, np.float32)
-    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc", normalize=True)}
-
-
-def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray] | None = None) -> go.Figure:
-    """Waveform, log-Mel and MFCC stacked on one shared time axis (seconds).
-
-    ``feats`` is :func:`display_features` of ``wave``, computed when not given.
-    """
-    wave = np.asarray(wave, np.float32)
-    feats = feats if feats is not None else display_features(wave)
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08, row_heights=[0.25, 0.45, 0.3],
         subplot_titles=("Waveform", "Log-Mel spectrogram (40 bands)", "MFCC (13 coefficients, each standardised)"),
@@ -205,75 +193,62 @@ def dct_comparison_figure(filters: dict[str, Any], *, max_filters: int = 16) -> 
 
 
 def probe_grid(
-    reps: Representations,
+    points: dict[str, dict[str, np.ndarray | None]],
+    rho: dict[str, dict[str, float | None]],
+    classes: dict[str, np.ndarray],
+    ids: np.ndarray,
     *,
     method: str = "lda",
-    modules: Sequence[str] | None = None,
-    labels: Sequence[str] | None = None,
     seed: int = 0,
 ) -> go.Figure:
-    """Paper 001 Fig. 2: rows emotion / speaker / gender, columns the modules.
+    """Paper 001 Fig. 2: one row per label in ``classes`` (emotion, speaker, gender), one column per module.
 
-    Each panel is an LDA (per label, onto min(n_classes − 1, 2) components;
-    a two-class LDA is one axis, drawn as a strip with vertical jitter) or a
-    seeded UMAP (``method="umap"``, one per module) of the utterance vectors,
-    titled with ρ computed on the standardised representations; class centres
-    are labelled; hovering a dot shows its file. ``labels`` defaults to
-    :data:`crnn.analysis.probe.LABELS` (emotion, speaker, gender).
+    ``points`` is :func:`crnn.analysis.probe.probe_projections` (module →
+    label → (n, k) coordinates, NaN rows left out, None for a single class);
+    ``rho`` the "inertia_ratio" of :func:`crnn.analysis.probe.probe_scores`,
+    shown in each panel's title; ``classes`` maps a label to its (n,) class
+    names; ``ids`` (n,) are shown when hovering a dot. A one-axis projection
+    (two-class LDA) is drawn as a strip with seeded vertical jitter; class
+    centres are labelled.
     """
-    from sklearn.preprocessing import StandardScaler
-
-    from crnn.analysis.probe import LABELS, UNKNOWN, inertia_ratio, lda_projection, umap_projection
-
-    labels = LABELS if labels is None else labels
-
-    if method not in ("lda", "umap"):
-        raise ValueError(f"unknown projection {method!r}; use 'lda' or 'umap'")
-    modules = [m for m in (modules or reps.modules) if m in reps.modules]
+    modules, labels = list(points), list(classes)
     titles = [f"{MODULE_TITLES.get(m, m)} · {label}" for label in labels for m in modules]
     fig = make_subplots(rows=len(labels), cols=len(modules), subplot_titles=titles,
                         horizontal_spacing=0.04, vertical_spacing=0.08)
-    jitter = np.random.default_rng(seed).uniform(-0.5, 0.5, len(reps))
-    for col, module in enumerate(modules, start=1):
-        X = reps.modules[module]
-        Z_std = StandardScaler().fit_transform(X)
-        unsupervised = umap_projection(X, seed=seed) if method == "umap" else None
-        for row, label in enumerate(labels, start=1):
-            y = reps.labels(label)
-            keep = y != UNKNOWN
-            classes = np.unique(y[keep])
-            index = (row - 1) * len(modules) + col - 1
-            if len(classes) < 2:
-                fig.layout.annotations[index].text += " · one class"
+    jitter = np.random.default_rng(seed).uniform(-0.5, 0.5, len(ids))  # (n,)
+    for row, label in enumerate(labels, start=1):
+        for col, module in enumerate(modules, start=1):
+            title = fig.layout.annotations[(row - 1) * len(modules) + col - 1]
+            P = points[module].get(label)
+            if P is None:
+                title.text += " · one class"
                 continue
-            rho = inertia_ratio(Z_std[keep], y[keep])
-            fig.layout.annotations[index].text += f" · ρ = {rho:.3f}"
-            if unsupervised is not None:
-                P = unsupervised[keep]
-            else:
-                P = lda_projection(X[keep], y[keep])
-                if P.shape[1] == 1:
-                    P = np.column_stack([P[:, 0], jitter[keep]])
-            names = reps.ids[keep]
-            for k, c in enumerate(classes):
-                sel = y[keep] == c
-                colour = PALETTE[k % len(PALETTE)]
-                fig.add_trace(go.Scattergl(
-                    x=P[sel, 0], y=P[sel, 1], mode="markers", name=str(c), legendgroup=f"{label}:{c}",
-                    showlegend=False, marker=dict(size=4, color=colour, opacity=0.6),
-                    text=names[sel], hovertemplate=f"{c}<br>%{{text}}<extra></extra>",
-                ), row=row, col=col)
-                cx, cy = P[sel].mean(axis=0)
-                fig.add_trace(go.Scatter(
-                    x=[cx], y=[cy], mode="text", text=[str(c)], textfont=dict(color=colour, size=11),
-                    showlegend=False, hoverinfo="skip",
-                ), row=row, col=col)
+            if rho[module].get(label) is not None:
+                title.text += f" · ρ = {rho[module][label]:.3f}"
+            keep = np.isfinite(P[:, 0])
+            P = P if P.shape[1] == 2 else np.column_stack([P[:, 0], jitter])  # (n, 2)
+            _probe_panel(fig, P[keep], np.asarray(classes[label])[keep], np.asarray(ids)[keep], label, row, col)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(height=300 * len(labels), width=max(700, 300 * len(modules)),
                       title=f"Module representations ({method.upper()}); ρ = ω_i/ω_o, smaller separates better",
                       margin=dict(l=20, r=20, t=80, b=20))
     return fig
+
+
+def _probe_panel(fig: go.Figure, P: np.ndarray, y: np.ndarray, names: np.ndarray, label: str, row: int, col: int) -> None:
+    """One class-coloured scatter of points P (n, 2) with labels y (n,), and each class's name at its centre."""
+    for k, c in enumerate(np.unique(y)):
+        sel = y == c
+        colour = PALETTE[k % len(PALETTE)]
+        fig.add_trace(go.Scattergl(
+            x=P[sel, 0], y=P[sel, 1], mode="markers", name=str(c), legendgroup=f"{label}:{c}",
+            showlegend=False, marker=dict(size=4, color=colour, opacity=0.6),
+            text=names[sel], hovertemplate=f"{c}<br>%{{text}}<extra></extra>",
+        ), row=row, col=col)
+        cx, cy = P[sel].mean(axis=0)
+        fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="text", text=[str(c)], textfont=dict(color=colour, size=11),
+                                 showlegend=False, hoverinfo="skip"), row=row, col=col)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -397,4 +372,21 @@ def noise_figure(result: dict | Sequence[dict]) -> go.Figure:
                                  name=MODULE_TITLES.get(module, module)))
     fig.update_layout(title=f"{result[0]['noise_kind']} noise: representation shift vs SNR",
                       xaxis_title="SNR (dB)", yaxis_title="cosine distance", height=350)
+    return fig
+
+
+def probe_svm_figure(scores: dict) -> go.Figure:
+    """Grouped bars: the linear-SVM probe's UA per stage (x) for emotion, speaker and gender.
+
+    ``scores`` is :func:`crnn.analysis.probe.probe_scores`' result; a missing
+    score (a property that was not probed) leaves a gap.
+    """
+    by_label = scores.get("svm_ua_by_label") or {}
+    stages = list(scores["modules"])
+    fig = go.Figure([
+        go.Bar(x=stages, y=[(by_label.get(stage) or {}).get(label) for stage in stages], name=label)
+        for label in ("emotion", "speaker", "gender")
+    ])  # fmt: skip
+    fig.update_layout(barmode="group", height=320, margin=dict(t=10), xaxis_title="stage of the network",
+                      yaxis=dict(title="UA", tickformat=".0%", range=[0, 1]), legend=dict(orientation="h"))
     return fig

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from crnn import plots
 from crnn import app as appkit
 
 appkit.intro(
@@ -27,11 +26,11 @@ def show_prediction(lm: appkit.LoadedModel, wide: bool) -> None:
             match = "✅ the same as" if clip.emotion == top else "❌ not the"
             st.caption(f"That is {match} emotion the actor was asked to show ({appkit.emotion_label(clip.emotion)}).")
     with bars:
-        st.plotly_chart(plots.probability_figure(result["probabilities"], height=250, label_format=appkit.emotion_label),
+        st.plotly_chart(appkit.probability_figure(result["probabilities"], height=250, label_format=appkit.emotion_label),
                         key=f"probs_{lm.key}")
     if result.get("over_time"):
         st.markdown("**How the impression changes during the clip** (1 s windows, every 0.5 s)")
-        st.plotly_chart(plots.over_time_figure(result["over_time"], lm.labels, label_format=appkit.emotion_label),
+        st.plotly_chart(appkit.over_time_figure(result["over_time"], lm.labels, label_format=appkit.emotion_label),
                         key=f"time_{lm.key}")
 
 
@@ -55,4 +54,4 @@ with appkit.friendly("the features"):
     st.caption("Top: the sound wave. Middle: log-Mel energies, the input of most models here (dark = quiet, "
                "bright = loud; low frequencies at the bottom). Bottom: MFCCs, a compressed summary of the same "
                "spectrum (red above, blue below the clip's average).")
-    st.plotly_chart(plots.features_figure(clip.wave, appkit.display_features(clip.wave)), key="features")
+    st.plotly_chart(appkit.features_figure(clip.wave, appkit.display_features(clip.wave)), key="features")

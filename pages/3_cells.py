@@ -16,39 +16,28 @@ appkit.intro(
 )
 
 with appkit.friendly("the cell analysis"):
-    lm = appkit.current_model()
-    clip = appkit.current_clip()
-    appkit.show_clip(clip)
+    lm, clip = appkit.model_and_clip()
     with st.spinner("Tracking pitch and loudness, and reading every LSTM cell…"):
         report = appkit.cell_report(lm, lm.key, clip.wave)
-    table = report.table
-    layers = list(dict.fromkeys(table.layer))
+    layers = appkit.cell_layers(report)
     left, right = st.columns(2)
     layer = left.selectbox("Recurrent layer", layers, index=len(layers) - 1, key="cells_layer")
     state = right.selectbox("Cell state or gate", list(STATES), format_func=STATES.get, key="cells_state")
-    chosen = table[(table.layer == layer) & (table.state == state)]
-
-    from crnn.analysis.cells import top_cells
-    from crnn.plots import cells_overlay, correlation_heatmap
 
     st.subheader("Best-matching cell for each prosodic track")
     st.caption("Grey: the prosodic track; red: the cell. Both are rescaled to the same range; r is their correlation "
                "(1 = move together, −1 = mirror each other).")
     columns = st.columns(2)
-    for k, feature in enumerate(FEATURES):
-        best = top_cells(chosen, feature, k=1)
+    for k, (feature, fig) in enumerate(appkit.best_cell_figures(report, layer, state, FEATURES).items()):
         with columns[k % 2]:
-            if best.empty or best.r.isna().all():
+            if fig is None:
                 st.info(f"{FEATURES[feature]}: no cell could be compared (e.g. no voiced frames).")
-                continue
-            row = best.iloc[0]
-            fig = cells_overlay(report, row.layer, row.state, int(row.direction), int(row.unit), feature)
-            fig.update_layout(title=f"{FEATURES[feature]} · r = {row.r:.2f}")
-            st.plotly_chart(fig, key=f"cells_overlay_{feature}")
+            else:
+                st.plotly_chart(fig, key=f"cells_overlay_{feature}")
 
     st.subheader("All cells × prosodic features")
-    st.plotly_chart(correlation_heatmap(report, layer=layer, state=state), key="cells_heatmap")
-    st.download_button("⬇️ All correlations of this clip (CSV)", table.to_csv(index=False).encode(),
+    st.plotly_chart(appkit.correlation_heatmap(report, layer=layer, state=state), key="cells_heatmap")
+    st.download_button("⬇️ All correlations of this clip (CSV)", appkit.csv_bytes(report.table),
                        "cell_correlations.csv", "text/csv", key="cells_csv")
 
 with appkit.friendly("the corpus-wide ranking"):
@@ -59,13 +48,8 @@ with appkit.friendly("the corpus-wide ranking"):
     if st.button("Rank cells over the corpus", key="cells_rank"):
         st.session_state["cells_ranked"] = n
     if st.session_state.get("cells_ranked"):
-        lm = appkit.current_model()
-        paths = appkit.corpus_sample(lm, appkit.current_corpus(), st.session_state["cells_ranked"])
-        bar = st.progress(0.0, text="Correlating cells over the corpus…")
-        ranking = appkit.corpus_cells(lm, lm.key, tuple(paths),
-                                      appkit.progress_callback(bar, "Correlating cells over the corpus…"))
-        bar.empty()
+        ranking, used = appkit.corpus_cells(appkit.current_model(), appkit.current_corpus(), st.session_state["cells_ranked"])
         feature = st.selectbox("Prosodic track", list(FEATURES), format_func=FEATURES.get, key="cells_rank_feature")
-        st.dataframe(top_cells(ranking, feature, k=15), hide_index=True)
-        st.caption(f"Over {len(paths)} recordings. mean_r: average correlation; top_count: in how many recordings the "
+        st.dataframe(appkit.ranked_cells(ranking, feature), hide_index=True)
+        st.caption(f"Over {used} recordings. mean_r: average correlation; top_count: in how many recordings the "
                    "cell was the best match.")

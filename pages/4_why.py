@@ -15,9 +15,7 @@ appkit.intro(
 )
 
 with appkit.friendly("the explanation"):
-    lm = appkit.current_model()
-    clip = appkit.current_clip()
-    appkit.show_clip(clip)
+    lm, clip = appkit.model_and_clip()
     predicted = appkit.predict(lm, lm.key, clip.wave)["label"]
     left, mid, right = st.columns(3)
     labels = lm.labels
@@ -29,14 +27,12 @@ with appkit.friendly("the explanation"):
     with st.spinner("Tracing the prediction back to the input…"):
         expl = appkit.explanation(lm, lm.key, clip.wave, target, method, layers)
 
-    from crnn.plots import attribution_heatmap, module_contributions_figure
-
-    st.plotly_chart(attribution_heatmap(expl), key="why_heatmap")
+    st.plotly_chart(appkit.attribution_heatmap(expl), key="why_heatmap")
     if expl.delta is not None:
         st.caption(f"Integrated Gradients completeness check: attributions add up to the score change within "
                    f"{abs(expl.delta):.2g} (smaller is more trustworthy).")
     if expl.modules:
         st.subheader("Contribution of each stage")
-        st.plotly_chart(module_contributions_figure(expl), key="why_modules")
+        st.plotly_chart(appkit.module_contributions_figure(expl), key="why_modules")
         st.caption("Each stage's total conductance: the part of the score change that flows through it. Every stage "
                    "the signal passes through should carry roughly the whole change.")

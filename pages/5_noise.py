@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from crnn import plots
 from crnn import app as appkit
 
 NOISES = {"white": "White (hiss)", "pink": "Pink (rain-like)", "brown": "Brown (rumble)"}
@@ -16,8 +15,7 @@ appkit.intro(
 )
 
 with appkit.friendly("the noise lab"):
-    lm = appkit.current_model()
-    clip = appkit.current_clip()
+    lm, clip = appkit.model_and_clip(show=False)
     left, right = st.columns(2)
     kind = left.radio("Noise", list(NOISES), format_func=NOISES.get, horizontal=True, key="noise_kind", index=1)
     snr = right.slider("Signal-to-noise ratio (dB): lower = noisier", -10, 20, 5, key="noise_snr")
@@ -29,16 +27,16 @@ with appkit.friendly("the noise lab"):
                                        result["prediction_noisy"])):
         with column:
             st.markdown(f"**{title}**")
-            st.audio(wave, sample_rate=16000)
+            st.audio(wave, sample_rate=appkit.SAMPLE_RATE)
             probabilities = dict(zip(lm.labels, pred["probabilities"]))
             st.metric("Predicted", appkit.emotion_label(pred["label"]), f"{probabilities[pred['label']]:.0%} sure",
                       delta_color="off", delta_arrow="off", border=True)
-            st.plotly_chart(plots.probability_figure(probabilities, height=240, label_format=appkit.emotion_label),
+            st.plotly_chart(appkit.probability_figure(probabilities, height=240, label_format=appkit.emotion_label),
                             key=f"noise_probs_{title[:5]}")
 
     st.subheader("How far each stage moved")
     st.caption("Cosine distance between the clean and noisy representation of each stage (0 = unchanged).")
-    st.plotly_chart(plots.noise_figure(result), key="noise_shift")
+    st.plotly_chart(appkit.noise_figure(result), key="noise_shift")
     if st.toggle("Show the whole SNR range (−10 to 15 dB)", key="noise_sweep"):
         with st.spinner("Running the model at six noise levels…"):
-            st.plotly_chart(plots.noise_figure(appkit.noise_sweep(lm, lm.key, clip.wave, kind, 0)), key="noise_sweep_fig")
+            st.plotly_chart(appkit.noise_figure(appkit.noise_sweep(lm, lm.key, clip.wave, kind, 0)), key="noise_sweep_fig")

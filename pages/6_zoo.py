@@ -1,9 +1,7 @@
 """Page 6 — every model side by side: accuracy clean and noisy, confusions, size, first-layer filters."""
 
-import pandas as pd
 import streamlit as st
 
-from crnn import plots
 from crnn import app as appkit
 
 appkit.intro(
@@ -14,31 +12,29 @@ appkit.intro(
     "(paper 001, Tables 3-4).",
 )
 
+UA_BAR = {"min_value": 0, "max_value": 1, "format": "percent"}
+
 rows: list[dict] = []
 with appkit.friendly("the model table"):
-    rows, baselines = appkit.zoo_results(str(appkit.user_models_dir()))
+    rows, baselines = appkit.zoo_results()
     if not rows:
         st.info("No trained models yet. Train one on the **Train** page.")
     else:
-        columns = {"label": "model", "model": "architecture", "family": "family", "paper": "paper", "input": "input",
-                   "parameters": "parameters", "ua_clean": "UA clean", "ua_noisy": "UA noisy", "epochs": "epochs"}
-        st.dataframe(
-            pd.DataFrame(rows)[list(columns)].rename(columns=columns), hide_index=True,
-            column_config={
-                "parameters": st.column_config.NumberColumn(format="localized"),
-                "UA clean": st.column_config.ProgressColumn("UA clean", format="percent", min_value=0, max_value=1),
-                "UA noisy": st.column_config.ProgressColumn("UA noisy", format="percent", min_value=0, max_value=1),
-            },
-        )
+        st.dataframe(appkit.model_table(rows), hide_index=True, column_config={
+            "parameters": st.column_config.NumberColumn(format="localized"),
+            "UA clean": st.column_config.ProgressColumn("UA clean", **UA_BAR),
+            "UA noisy": st.column_config.ProgressColumn("UA noisy", **UA_BAR),
+        })  # fmt: skip
         st.caption("UA (unweighted accuracy): the mean of the per-emotion hit rates on the test speakers; chance is "
-                   "1 / number of emotions. Noisy: the same test clips mixed with noise at −10 to 15 dB SNR.")
-        st.plotly_chart(plots.results_figure(rows + baselines), key="zoo_bars")
+                   "1 / number of emotions. Noisy: the same test clips mixed with noise at −10 to 15 dB SNR. "
+                   "Shipped: trained for the papers; trained in this session: by you; shared on this server: by "
+                   "other visitors.")
+        st.plotly_chart(appkit.results_figure(rows + baselines), key="zoo_bars")
     if baselines:
-        table = pd.DataFrame([{"baseline": f"{b['feature_set']} + SVM ({b['kernel']})", "features": b["n_features"],
-                               "UA clean": b["ua_clean"], "UA noisy": b["ua_noisy"]} for b in baselines])
-        st.dataframe(table, hide_index=True,
-                     column_config={"UA clean": st.column_config.NumberColumn(format="percent"),
-                                    "UA noisy": st.column_config.NumberColumn(format="percent")})
+        st.dataframe(appkit.baseline_table(baselines), hide_index=True, column_config={
+            "UA clean": st.column_config.NumberColumn(format="percent"),
+            "UA noisy": st.column_config.NumberColumn(format="percent"),
+        })  # fmt: skip
 
 if rows:
     labels = [row["label"] for row in rows]
@@ -49,17 +45,16 @@ if rows:
         lm = appkit.load_model(row["path"])
         st.subheader("Which emotions get confused")
         condition = st.radio("Test audio", ["clean", "noisy"], horizontal=True, key="zoo_condition")
-        report = ((lm.card.get("metrics") or {}).get("test") or {}).get(condition) or {}
-        if report.get("confusion"):
-            report = {**report, "labels": report.get("labels") or lm.labels}
-            st.plotly_chart(plots.confusion_figure(report, label_format=appkit.emotion_label), key="zoo_confusion")
+        report = appkit.confusion_report(lm, condition)
+        if report:
+            st.plotly_chart(appkit.confusion_figure(report, label_format=appkit.emotion_label), key="zoo_confusion")
             st.caption("Rows: the acted emotion; columns: what the model said. A strong diagonal is good.")
         else:
             st.info("This model's card has no confusion matrix for that condition.")
 
     with appkit.friendly("the first-layer filters"):
         st.subheader("What the first layer learned to look for")
-        filters = lm.model.first_layer_filters()
+        filters = appkit.first_layer_filters(lm)
         if filters is None:
             st.info(f"{row['name']} has no convolution after its front-end (its first layer is recurrent).")
         else:
@@ -68,9 +63,9 @@ if rows:
                       else "time in ms")
             st.caption(f"`{filters['layer']}`: {filters['description']} (first {shown} shown; {layout}; "
                        "red positive, blue negative).")
-            st.plotly_chart(plots.filters_figure(filters, max_filters=shown), key="zoo_filters")
-            if filters["kind"] in plots.SPECTRAL_KINDS:
+            st.plotly_chart(appkit.filters_figure(filters, max_filters=shown), key="zoo_filters")
+            if filters["kind"] in appkit.SPECTRAL_KINDS:
                 st.caption("Left: each filter's shape across frequency (averaged over time). Right: the fixed DCT "
                            "basis that turns log-Mels into MFCCs (paper 001 Eq. 12), over as many bands. Spectral "
                            "(S-)Conv filters on log-Mels can learn similar, but adapted, shapes.")
-                st.plotly_chart(plots.dct_comparison_figure(filters), key="zoo_dct")
+                st.plotly_chart(appkit.dct_comparison_figure(filters), key="zoo_dct")

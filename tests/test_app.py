@@ -22,9 +22,10 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "checkpoints" / "examples"
+RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 PAGES = ["1_listen", "2_inside", "3_cells", "4_why", "5_noise", "6_zoo", "7_train"]
 LABELS = ["anger", "calm", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
-TEST_MODEL = "fst_cldnn_logmel (trained by you)"
+TEST_MODEL = "fst_cldnn_logmel (shared on this server)"
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,7 @@ def models_dir(tmp_path_factory) -> Path:
     from crnn.core.models import build_model
 
     folder = tmp_path_factory.mktemp("lens_models")
-    ravdess = ROOT.parent / "shared" / "data" / "ravdess"
+    ravdess = RAVDESS
     torch.manual_seed(0)
     for name in ("fst_cldnn_logmel", "ldnn_mfcc"):
         model = build_model(name, len(LABELS))
@@ -64,7 +65,8 @@ def models_dir(tmp_path_factory) -> Path:
         }  # fmt: skip
         save_checkpoint(model, card, folder / name)
         if name == "fst_cldnn_logmel":
-            from crnn.analysis.probe import Representations, bundle_path, module_representations, write_bundle
+            from crnn.analysis.representations import Representations
+            from crnn.tasks.probe import bundle_path, module_representations, write_bundle
 
             if ravdess.is_dir():
                 from crnn.core.corpora import read_corpus
@@ -102,6 +104,15 @@ def _clean(at: AppTest, page: str) -> None:
     assert at.title and len(at.markdown) > 0, f"{page} has no title and introduction"
 
 
+def _no_server_paths(at: AppTest) -> None:
+    """No message names an allowed root, the models folder or the project folder by its absolute path."""
+    from crnn.app.roots import allowed_roots, user_models_dir
+
+    places = {str(p) for p in [*allowed_roots(), user_models_dir(), ROOT] if len(p.parts) > 2}
+    for element in [*at.error, *at.warning, *at.info, *at.sidebar.error]:
+        assert not any(place in element.value for place in places), element.value
+
+
 def _example_bytes() -> tuple[str, bytes]:
     path = next(iter(sorted(EXAMPLES.glob("*.flac"))))
     return path.name, path.read_bytes()
@@ -116,7 +127,7 @@ def test_every_page_renders_from_an_example_clip(app):
 
 def test_prediction_shows_and_two_models_compare(app):
     assert app.metric and app.metric[0].value.split()[-1] in LABELS
-    app.selectbox(key="listen_compare").set_value("ldnn_mfcc (trained by you)").run()
+    app.selectbox(key="listen_compare").set_value("ldnn_mfcc (shared on this server)").run()
     _clean(app, "1_listen compare")
     assert len(app.metric) == 2
 
@@ -151,6 +162,142 @@ def test_too_long_upload_is_refused(app):
     assert any("60 s limit" in e.value for e in app.error)
 
 
+def test_an_upload_error_goes_away_with_its_file(app, monkeypatch):
+    """The refusal of a file is shown while the uploader holds that file, not after it left or was replaced."""
+    from crnn.app import state as app_state
+
+    uploader = app.file_uploader(key="listen_upload")
+    uploader.upload("notes.wav", b"this is not audio", "audio/wav").run()
+    assert len(app.error) == 1 and "notes.wav" in app.error[0].value
+    app.switch_page("pages/2_inside.py").run()
+    app.switch_page("pages/1_listen.py").run()  # the uploader comes back empty
+    assert app.file_uploader(key="listen_upload").value is None
+    assert not app.error, [e.value for e in app.error]
+
+    app.file_uploader(key="listen_upload").upload("notes.wav", b"this is not audio", "audio/wav").run()
+    monkeypatch.setattr(app_state, "MAX_UPLOAD_MB", 0.001)
+    app.file_uploader(key="listen_upload").set_value(("big.wav", b"\0" * 4096, "audio/wav")).run()
+    assert [e.value for e in app.error] == ["big.wav: 0 MB is more than the 0.001 MB upload limit."]
+    app.file_uploader(key="listen_upload").clear().run()
+    assert not app.error
+
+
+def test_errors_show_no_server_folders(app):
+    """A folder inside the roots that holds no model is named relative to its root, never by its absolute path."""
+    app.sidebar.selectbox(key="lens_model_pick").set_value("📂 A folder of my own…").run()
+    app.sidebar.text_input(key="lens_model_folder").input(str(ROOT / "pages")).run()
+    assert not app.exception
+    assert any("pages holds no model" in e.value for e in app.sidebar.error), [e.value for e in app.sidebar.error]
+    _no_server_paths(app)
+
+
+def test_a_folder_given_as_a_recording_is_called_a_folder(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from crnn.app.state import add_corpus_clip
+    from crnn.core.errors import AudioError
+
+    monkeypatch.setattr(st, "session_state", {})
+    monkeypatch.setenv("CRNN_LENS_ROOTS", str(tmp_path))
+    (tmp_path / "Actor_01.wav").mkdir()
+    with pytest.raises(AudioError, match="is a folder, not a file") as refused:
+        add_corpus_clip(str(tmp_path / "Actor_01.wav"), None, None)
+    assert str(tmp_path) not in str(refused.value)
+    with pytest.raises(AudioError, match="outside the folders"):
+        add_corpus_clip(str(EXAMPLES / "examples.json"), None, None)
+
+
+@pytest.fixture
+def escaping_corpora(tmp_path) -> dict[str, Path]:
+    """Inside tmp_path/root: a folder-per-emotion corpus with one link to a recording outside the root, and a
+    CSV manifest listing that recording by its absolute path."""
+    rng = np.random.default_rng(0)
+    outside = tmp_path / "outside" / "secret.wav"
+    outside.parent.mkdir()
+    sf.write(outside, rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    linked = tmp_path / "root" / "linked"
+    for emotion in ("angry", "happy"):
+        (linked / emotion).mkdir(parents=True)
+        for k in range(2):
+            sf.write(linked / emotion / f"{emotion}{k}.wav", rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    (linked / "angry" / "link.wav").symlink_to(outside)
+    listed = tmp_path / "root" / "listed"
+    listed.mkdir()
+    (listed / "manifest.csv").write_text(f"path,label,speaker,gender\n{outside},anger,s1,female\n"
+                                         f"{linked / 'happy' / 'happy0.wav'},happiness,s1,female\n")
+    return {"linked": linked, "listed": listed, "outside": outside}
+
+
+def test_corpus_files_leading_outside_the_roots_are_refused(app, escaping_corpora, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRNN_LENS_ROOTS", str(tmp_path / "root"))
+    for corpus in ("linked", "listed"):
+        app.switch_page("pages/7_train.py").run()
+        app.text_input(key="train_corpus").input(str(escaping_corpora[corpus])).run()
+        refusals = [e.value for e in app.error if "outside the folders" in e.value]
+        assert len(refusals) == 1 and "\n" not in refusals[0], (corpus, [e.value for e in app.error])
+        assert app.button(key="train_go").disabled, corpus
+        _no_server_paths(app)
+        assert str(tmp_path) not in refusals[0]
+
+        app.sidebar.radio(key="lens_corpus").set_value("folder").run()
+        app.sidebar.text_input(key="lens_corpus_folder").input(str(escaping_corpora[corpus])).run()
+        app.switch_page("pages/2_inside.py").run()
+        assert not app.exception
+        assert any("outside the folders" in e.value for e in app.error), (corpus, [e.value for e in app.error])
+        assert str(tmp_path) not in " ".join(e.value for e in app.error)
+
+
+def test_trained_models_are_capped_in_size_too(models_dir, tmp_path, monkeypatch):
+    """Beyond the size budget the oldest models trained in the app go; the one just trained and shipped ones stay."""
+    import shutil
+
+    from crnn.app import models as app_models
+    from crnn.core.defaults import CHECKPOINT_DIR
+
+    monkeypatch.setenv("CRNN_LENS_MODELS", str(tmp_path))
+    for age, name in enumerate(("c", "b", "a")):  # a is the oldest
+        shutil.copytree(models_dir / "ldnn_mfcc", tmp_path / name)
+        (tmp_path / name / app_models.APP_MARK).touch()
+        stamp = 1_600_000_000 - 1000 * age
+        os.utime(tmp_path / name / "model.safetensors", (stamp, stamp))
+    size = sum(p.stat().st_size for p in (tmp_path / "a").rglob("*") if p.is_file())
+    monkeypatch.setattr(app_models, "MAX_USER_MODELS_MB", 2.5 * size / 2**20)
+    shipped = sorted(p.name for p in CHECKPOINT_DIR.iterdir())
+    assert app_models.enforce_model_cap(keep=tmp_path / "a") == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c"]
+    assert sorted(p.name for p in CHECKPOINT_DIR.iterdir()) == shipped
+
+
+def test_progress_callback_reads_the_one_progress_convention():
+    """crnn.core.cache.Progress dicts ("event", "done", "total") move a st.progress bar; others leave it."""
+    from crnn import app as appkit
+
+    class Bar:
+        def __init__(self):
+            self.calls = []
+
+        def progress(self, value, text=None):
+            self.calls.append((value, text))
+
+    bar = Bar()
+    update = appkit.progress_callback(bar, "Working…")
+    update({"event": "decode", "done": 3, "total": 12})
+    update({"event": "epoch", "epoch": 1})
+    update({"event": "cells", "done": 12, "total": 12})
+    assert [v for v, _ in bar.calls] == [0.25, 1.0]
+    assert bar.calls[0][1] == "Working… (3 of 12 audio files read)"
+
+
+def test_cells_rank_over_the_shipped_corpus(app):
+    if not RAVDESS.is_dir():
+        pytest.skip("RAVDESS not found at ../shared/data/ravdess")
+    app.switch_page("pages/3_cells.py").run()
+    app.slider(key="cells_n").set_value(8)
+    app.button(key="cells_rank").click().run()
+    _clean(app, "3_cells ranking")
+    assert len(app.dataframe) == 1 and any("Over 8 recordings" in c.value for c in app.caption)
+
+
 def test_sessions_do_not_share_uploads(app, models_dir):
     name, data = _example_bytes()
     app.file_uploader(key="listen_upload").upload(name, data, "audio/flac").run()
@@ -178,6 +325,7 @@ def test_folder_pickers_stay_inside_the_allowed_roots(app, tmp_path, monkeypatch
     app.switch_page("pages/2_inside.py").run()
     assert not app.exception
     assert any("outside the folders" in e.value for e in app.error)
+    _no_server_paths(app)
 
     monkeypatch.setenv("CRNN_LENS_ROOTS", str(tmp_path))
     assert appkit.safe_folder(str(tmp_path), "a corpus folder") == tmp_path.resolve()
@@ -189,17 +337,20 @@ def test_folder_pickers_stay_inside_the_allowed_roots(app, tmp_path, monkeypatch
 
 def test_add_clip_bytes_caps_size_and_keeps_clips_per_session(monkeypatch):
     """The upload path without a browser: what the uploader callback calls."""
+    import streamlit as st
+
     from crnn import app as appkit
+    from crnn.app import state as app_state
     from crnn.core.errors import AudioError
 
     state: dict = {}
-    monkeypatch.setattr(appkit.st, "session_state", state)
+    monkeypatch.setattr(st, "session_state", state)
     name, data = _example_bytes()
     clip = appkit.add_clip_bytes(name, data)
     assert state[appkit.CLIP_KEY] == clip.name and clip.seconds > 1 and not clip.wave.flags.writeable
     with pytest.raises(AudioError, match="only wav"):
         appkit.add_clip_bytes("notes.txt", data)
-    monkeypatch.setattr(appkit, "MAX_UPLOAD_MB", len(data) / 2**20 / 2)
+    monkeypatch.setattr(app_state, "MAX_UPLOAD_MB", len(data) / 2**20 / 2)
     with pytest.raises(AudioError, match="upload limit"):
         appkit.add_clip_bytes(name, data)
     assert list(state[appkit.CLIPS_KEY]) == [clip.name]
@@ -232,7 +383,7 @@ def test_an_unexpected_failure_is_one_friendly_line(app, monkeypatch):
 @pytest.fixture
 def tiny_corpus(tmp_path) -> Path:
     """Five RAVDESS actors × four emotions, linked into a folder of the usual layout."""
-    ravdess = ROOT.parent / "shared" / "data" / "ravdess"
+    ravdess = RAVDESS
     if not ravdess.is_dir():
         pytest.skip("RAVDESS not found at ../shared/data/ravdess")
     corpus = tmp_path / "tiny_ravdess"
@@ -245,7 +396,7 @@ def tiny_corpus(tmp_path) -> Path:
 
 
 def test_a_corpus_folder_of_ones_own_feeds_the_module_views(app, tiny_corpus, tmp_path, monkeypatch):
-    monkeypatch.setenv("CRNN_LENS_ROOTS", os.pathsep.join([str(tmp_path), str(tiny_corpus.resolve().parent)]))
+    monkeypatch.setenv("CRNN_LENS_ROOTS", os.pathsep.join([str(tmp_path), str(RAVDESS)]))
     app.sidebar.radio(key="lens_corpus").set_value("folder").run()
     app.sidebar.text_input(key="lens_corpus_folder").input(str(tiny_corpus)).run()
     app.switch_page("pages/2_inside.py").run()
@@ -253,10 +404,22 @@ def test_a_corpus_folder_of_ones_own_feeds_the_module_views(app, tiny_corpus, tm
     assert any("20 recordings" in c.value for c in app.caption)
 
 
-def test_training_a_small_model_adds_it_to_the_picker(app, tiny_corpus, tmp_path, monkeypatch):
-    monkeypatch.setenv("CRNN_LENS_ROOTS", str(tmp_path))
+def test_training_a_small_model_adds_it_to_the_picker(app, tiny_corpus, models_dir, tmp_path, monkeypatch):
+    """A model trained here is "trained in this session" here, "shared on this server" elsewhere; the oldest go."""
+    import shutil
+
+    from crnn.app import models as app_models
+
+    monkeypatch.setenv("CRNN_LENS_ROOTS", os.pathsep.join([str(tmp_path), str(RAVDESS)]))
     monkeypatch.setenv("CRNN_LENS_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("CRNN_CACHE_DIR", str(tmp_path / "cache"))
+    for age, name in enumerate(("old_b", "old_a", "from_cli")):  # trained in the app, but for from_cli
+        shutil.copytree(models_dir / "ldnn_mfcc", tmp_path / "models" / name)
+        stamp = 1_600_000_000 - 1000 * age
+        os.utime(tmp_path / "models" / name / "model.safetensors", (stamp, stamp))
+        if name != "from_cli":
+            (tmp_path / "models" / name / app_models.APP_MARK).touch()
+    monkeypatch.setattr(app_models, "MAX_USER_MODELS", 2)
     app.switch_page("pages/7_train.py").run()
     app.selectbox(key="train_model").set_value("ldnn_mfcc")
     app.text_input(key="train_corpus").input(str(tiny_corpus))
@@ -267,5 +430,14 @@ def test_training_a_small_model_adds_it_to_the_picker(app, tiny_corpus, tmp_path
     app.button(key="train_go").click().run(timeout=120)
     _clean(app, "7_train after")
     assert app.success and "tiny" in app.success[0].value
-    assert app.sidebar.selectbox(key="lens_model_pick").value == "tiny (trained by you)"
-    assert (tmp_path / "models" / "tiny" / "card.json").is_file()
+    assert "at most 2 trained models" in app.success[0].value and "old_a" in app.success[0].value
+    picker = app.sidebar.selectbox(key="lens_model_pick")
+    assert picker.value == "tiny (trained in this session)"
+    assert "old_b (shared on this server)" in picker.options and not any("old_a" in o for o in picker.options)
+    assert "from_cli (shared on this server)" in picker.options, "only models trained in the app are removed"
+    assert (tmp_path / "models" / "tiny" / "card.json").is_file() and not (tmp_path / "models" / "old_a").exists()
+
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert "tiny (shared on this server)" in other.sidebar.selectbox(key="lens_model_pick").options
+    other.switch_page("pages/6_zoo.py").run()
+    assert "tiny (shared on this server)" in other.selectbox(key="zoo_pick").options

@@ -120,3 +120,70 @@ def test_compressed_formats(tmp_path, suffix, fmt, subtype):
 def test_is_audio_file():
     assert is_audio_file("x/a.WAV") and is_audio_file("b.flac") and is_audio_file("c.mp3")
     assert not is_audio_file("d.avi") and not is_audio_file("e.txt")
+
+
+# --- hardening (issue 12) -----------------------------------------------------------------------
+
+
+def test_dc_is_removed_and_a_constant_signal_is_silent(tmp_path):
+    """A DC-only file used to reach the model (and be called "sadness"); now it is refused as silent."""
+    constant = np.full(SAMPLE_RATE, 0.3, np.float32)
+    assert "silent" in refusal(write(tmp_path / "dc.wav", constant, subtype="FLOAT"))
+    assert "silent" in refusal(write(tmp_path / "dc48k.wav", np.full(48_000, -0.2, np.float32), rate=48_000, subtype="FLOAT"))
+    wave = load_audio(write(tmp_path / "offset.wav", tone() + 0.25, subtype="FLOAT"))
+    assert abs(float(wave.mean())) < 1e-6
+    np.testing.assert_allclose(wave, tone() - tone().mean(), atol=1e-6)
+
+
+def test_a_folder_is_named_a_folder(tmp_path):
+    (tmp_path / "clips.wav").mkdir()
+    assert refusal(tmp_path / "clips.wav") == "clips.wav is a folder, not an audio file"
+
+
+def test_messages_do_not_show_server_folders(tmp_path):
+    message = refusal(tmp_path / "deep" / "missing.wav")
+    assert str(tmp_path) not in message and message == "missing.wav: no such file"
+
+
+def test_header_cap_on_samples_over_all_channels(tmp_path, monkeypatch):
+    """Rate × channels × duration is capped from the header, before anything is decoded."""
+    import crnn.core.audio as audio
+
+    path = write(tmp_path / "wide.wav", np.zeros((16_000, 8), np.float32) + tone()[:, None])
+    monkeypatch.setattr(audio, "MAX_DECODED_SAMPLES", 100_000)  # the file holds 128,000 samples
+    monkeypatch.setattr(audio.sf.SoundFile, "read", lambda *a, **k: pytest.fail("decoded despite the cap"))
+    message = refusal(path)
+    assert message.startswith("wide.wav: 8 channels") and "too large to decode" in message
+
+
+def test_decoding_memory_is_bounded_by_the_result(tmp_path):
+    """8 channels at 96 kHz: the decoded float32 file (12 MB) is never held at once, only the 16 kHz result."""
+    import tracemalloc
+
+    rate, channels, seconds = 96_000, 8, 4
+    path = tmp_path / "wide.flac"
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(str(path), "w", rate, channels, subtype="PCM_16") as fh:
+        for _ in range(seconds):
+            fh.write((0.1 * rng.standard_normal((rate, channels))).astype(np.float32))
+    tracemalloc.start()
+    try:
+        wave = load_audio(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    decoded = rate * channels * seconds * 4
+    assert len(wave) == SAMPLE_RATE * seconds
+    assert peak < decoded / 4, f"peak {peak / 1e6:.1f} MB while decoding {decoded / 1e6:.1f} MB"
+
+
+def test_block_resampling_matches_soxr_hq(tmp_path):
+    """Streaming the resampler block by block gives soxr's one-shot high-quality result."""
+    import soxr
+
+    rate = 44_100
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, 3 * rate).astype(np.float32)
+    wave = load_audio(write(tmp_path / "noise.wav", x, rate=rate, subtype="FLOAT"))
+    expected = soxr.resample(x, rate, SAMPLE_RATE, quality="HQ") - x.mean(dtype=np.float64)
+    assert len(wave) == len(expected)
+    np.testing.assert_allclose(wave, expected, atol=1e-6)

@@ -7,7 +7,8 @@ import pytest
 from tiny_model import ravdess_subset
 
 import crnn.analysis.baselines as baselines
-from crnn.analysis.baselines import SpeakerStandardizer, run_baseline
+from crnn.analysis.baselines import SpeakerStandardizer
+from crnn.tasks.baselines import run_baseline
 
 
 def test_speaker_standardizer_zscores_within_each_speaker():

@@ -120,3 +120,24 @@ def test_corpus_aggregation_and_figures():
     assert heat.data[0].z.shape == (2, 4)
     assert heat.data[0].z[list(heat.data[0].y).index("fwd #0")][list(heat.data[0].x).index("rms")] == pytest.approx(
         report.table.query("state == 'c' and unit == 0 and feature == 'rms'").r.iloc[0])
+
+
+def test_corpus_cells_reads_the_recordings_whole(tmp_path):
+    import soundfile as sf
+
+    from crnn.tasks.cells import corpus_cells
+
+    model = EnergyCell().eval()
+    silence = np.zeros(SR // 2, np.float32)  # kept: cells are ranked on the recording as it is
+    waves = [np.concatenate([silence, modulated_noise(seconds=1.0, seed=s)]) for s in range(2)]
+    paths = []
+    for k, wave in enumerate(waves):
+        paths.append(tmp_path / f"{k}.wav")
+        sf.write(paths[-1], wave, SR, subtype="FLOAT")
+    events = []
+    table = corpus_cells(model, paths, features=("rms",), progress=events.append)
+    from crnn.core.audio import load_audio
+
+    expected = corpus_cell_correlations(model, [load_audio(p) for p in paths], features=("rms",))
+    np.testing.assert_allclose(table.mean_r.to_numpy(), expected.mean_r.to_numpy(), atol=1e-9)
+    assert events[-1] == {"event": "cells", "done": 2, "total": 2}

@@ -115,3 +115,165 @@ def test_listing_and_reading_cards_do_not_import_torch(saved):
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60,
                    env={**os.environ, "PYTHONPATH": str(Path(crnn.__file__).parents[1])})
+
+
+def test_resolve_a_file_says_it_is_a_file(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="weights.bin is a file, not a checkpoint folder"):
+        resolve_model(path)
+
+
+# --- the one loader (issue 8) -------------------------------------------------------------------
+
+
+def test_load_hashes_the_weights_once_and_keeps_the_card(saved, monkeypatch):
+    """One read, one SHA-256: checkpoint_hash after a load returns the verified card hash."""
+    import hashlib
+
+    import crnn.core.checkpoint as checkpoint
+
+    _, folder = saved
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(checkpoint.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    model, card = load_checkpoint(folder)
+    assert checkpoint_hash(folder) == card["weights_sha256"] == checkpoint_hash(model)
+    assert len(calls) == 1
+    assert model.card is card
+
+
+def test_load_restores_the_feature_normalisation(tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    torch.manual_seed(0)
+    model = TinyModel(len(LABELS), hidden=6).eval()
+    mean, std = torch.linspace(-3, 3, 40), torch.linspace(0.5, 2, 40)
+    model.frontend.set_norm("global", mean, std)
+    card = {"model": "tiny", "model_kwargs": model.config, "labels": LABELS, "normalisation": model.frontend.norm_card()}
+    loaded, _ = load_checkpoint(save_checkpoint(model, card, tmp_path / "global"))
+    assert loaded.frontend.norm == "global"
+    torch.testing.assert_close(loaded.frontend.ref_mean, mean, atol=1e-5, rtol=0)
+    wave = torch.randn(1, 8000)
+    torch.testing.assert_close(loaded(wave), model(wave))
+    del card["normalisation"]  # cards written before normalisation modes: per-utterance
+    old, _ = load_checkpoint(save_checkpoint(model, card, tmp_path / "old"))
+    assert old.frontend.norm == "utterance"
+
+
+def test_keys_a_card_lacks_take_the_class_defaults(tmp_path):
+    """An old card without a newer keyword means the class default of its time, not the variant's."""
+    from crnn.core.models import REGISTRY
+
+    spec = REGISTRY["cblstm"]  # the variant sets bidirectional=True; ConvRNN's default is False
+    assert spec.kwargs == {"bidirectional": True}
+    torch.manual_seed(0)
+    model = spec.cls(2, conv_hidden=8, hidden=8)
+    kwargs = {k: v for k, v in model.config.items() if k != "bidirectional"}
+    folder = save_checkpoint(model, {"model": "cblstm", "model_kwargs": kwargs, "labels": ["anger", "sadness"]}, tmp_path / "c")
+    loaded, _ = load_checkpoint(folder)
+    assert loaded.config["bidirectional"] is False
+
+
+# --- kill during the final save (issue 12) ------------------------------------------------------
+
+
+def _retrained(seed: int = 1) -> TinyModel:
+    torch.manual_seed(seed)
+    return TinyModel(len(LABELS), hidden=6)
+
+
+def _killed_save(monkeypatch, step: str, model, folder) -> None:
+    """Run save_checkpoint in a forked child that dies (os._exit, no clean-up) when it reaches ``step``."""
+    import crnn.core.checkpoint as checkpoint
+    import crnn.core.fileio as fileio
+
+    module = checkpoint if step == "write_durably" else fileio
+    with monkeypatch.context() as m:
+        real = getattr(module, step)
+        calls = []
+
+        def die(*args):
+            calls.append(1)
+            if step != "write_durably" or len(calls) == 2:  # weights written, card not yet
+                os._exit(17)
+            return real(*args)
+
+        m.setattr(module, step, die)
+        pid = os.fork()
+        if pid == 0:  # the child: save, and die at the step
+            try:
+                save_checkpoint(model, {"model": "tiny", "model_kwargs": model.config, "labels": LABELS}, folder)
+            finally:
+                os._exit(3)
+        _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 17, "the child did not reach the step"
+
+
+def _hidden(folder) -> list[str]:
+    inside = list(folder.iterdir()) if folder.is_dir() else []
+    return sorted(p.name for p in [*inside, *folder.parent.iterdir()] if p.name.startswith("."))
+
+
+@pytest.mark.parametrize(
+    "step, survivor",
+    [("write_durably", "old"), ("_move_in", "new"), ("_discard", "new")],
+)  # killed: while writing the new card; with the old folder set aside; before the old one is removed
+def test_a_kill_during_save_leaves_one_whole_checkpoint(saved, monkeypatch, step, survivor):
+    import crnn.core.checkpoint as checkpoint
+
+    old_model, folder = saved
+    (folder / "probe_x.npz").write_bytes(b"bundle")  # other files stay with the checkpoint
+    new_model = _retrained()
+    _killed_save(monkeypatch, step, new_model, folder)
+    assert _hidden(folder), "a kill leaves its temporary folder behind"
+    loaded, card = load_checkpoint(folder)  # recovers, if the kill came between the renames
+    expected = old_model if survivor == "old" else new_model
+    wave = torch.randn(1, 8000)
+    torch.testing.assert_close(loaded(wave), expected.eval()(wave))
+    assert (folder / "probe_x.npz").read_bytes() == b"bundle"
+    assert [e["name"] for e in list_checkpoints(folder.parent)] == ["tiny"]
+    monkeypatch.setattr(checkpoint, "STALE_AFTER_S", 0.0)  # pretend an hour went by
+    load_checkpoint(folder)
+    assert _hidden(folder) == []
+
+
+def test_a_failed_swap_puts_the_old_checkpoint_back(saved, monkeypatch):
+    import crnn.core.fileio as fileio
+
+    old_model, folder = saved
+    monkeypatch.setattr(fileio, "_move_in", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.raises(OSError, match="disk gone"):
+        save_checkpoint(_retrained(), {"model": "tiny", "model_kwargs": old_model.config, "labels": LABELS}, folder)
+    assert _hidden(folder) == []
+    loaded, _ = load_checkpoint(folder)
+    wave = torch.randn(1, 8000)
+    torch.testing.assert_close(loaded(wave), old_model.eval()(wave))
+
+
+def test_stale_temporaries_are_removed_when_an_hour_old(saved, monkeypatch):
+    import crnn.core.checkpoint as checkpoint
+
+    _, folder = saved
+    (folder / ".model.k2j3.safetensors").write_bytes(b"half")
+    (folder / ".card.x9.json").write_text("{")
+    (folder / "resume").mkdir()
+    (folder / "resume" / ".epoch-0003.ab.json").write_text("{")
+    (folder.parent / ".tiny.new-q1w2").mkdir()
+    (folder.parent / ".other.new-q1w2").mkdir()  # another checkpoint's: not this one's to remove
+    load_checkpoint(folder)
+    assert len(_hidden(folder)) == 4  # young: perhaps a writer at work
+    monkeypatch.setattr(checkpoint, "STALE_AFTER_S", 0.0)
+    save_checkpoint(_retrained(), {"model": "tiny", "model_kwargs": _retrained().config, "labels": LABELS}, folder)
+    assert _hidden(folder) == [".other.new-q1w2"]
+    assert list((folder / "resume").iterdir()) == []
+
+
+def test_saving_into_a_plain_folder_keeps_its_files(tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    model = _retrained()
+    save_checkpoint(model, {"model": "tiny", "model_kwargs": model.config, "labels": LABELS}, folder)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    load_checkpoint(folder)

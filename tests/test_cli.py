@@ -161,3 +161,13 @@ def test_probe_cells_explain_on_another_layout(capsys, tmp_path, checkpoint, lab
     code, out, err = run(capsys, "explain", "--model", str(checkpoint), str(clip), "--target", "happy", "--json")
     assert code == 0, err
     assert json.loads(out)["target_label"] == "happiness"
+
+
+def test_noiselab_json_and_a_bad_target_in_one_line(capsys, checkpoint, clip):
+    code, out, err = run(capsys, "noiselab", "--model", str(checkpoint), str(clip), "--snr", "0", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["snr_db_measured"] == pytest.approx(0.0, abs=0.01) and "noisy_wave" not in result
+    assert set(result["cosine_distance"]) >= {"rnn", "mlp"}
+    code, out, err = run(capsys, "explain", "--model", str(checkpoint), str(clip), "--target", "boredom")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "boredom" in err

@@ -318,3 +318,64 @@ def test_ravdess_shared_copy():
     assert all(d["label_counts"][e] == 192 for e in d["label_counts"] if e != "neutral")
     assert all(2.5 < u.duration < 6.0 for u in corpus.utterances)
     assert all(corpus.speaker_genders[s] == ("male" if int(s) % 2 else "female") for s in corpus.speakers)
+
+
+# --- confinement and messages (issue 12) ---------------------------------------------------------
+
+
+def confined_refusal(path, roots) -> str:
+    with pytest.raises(CorpusError) as info:
+        read_corpus(path, allowed_roots=roots)
+    message = str(info.value)
+    assert "\n" not in message and "/" + str(path).split("/")[1] not in message  # no absolute path
+    assert all(str(Path(r)) not in message for r in roots)  # never the allowed roots
+    return message
+
+
+def test_a_symlink_leaving_the_allowed_roots_is_refused(tmp_path):
+    corpus = make_files(tmp_path / "corpus", ["Actor_01/03-01-01-01-01-01-01.wav"])
+    secret = make_wav(tmp_path / "private" / "secret.wav")
+    (corpus / "Actor_01/03-01-05-01-01-01-01.wav").symlink_to(secret)
+    assert len(read_corpus(corpus)) == 2  # no roots: no check, as before
+    assert len(read_corpus(corpus, allowed_roots=[tmp_path])) == 2
+    message = confined_refusal(corpus, [corpus])
+    assert message == "Actor_01/03-01-05-01-01-01-01.wav: outside the folders corpora may be read from"
+
+
+def test_a_manifest_row_outside_the_allowed_roots_is_refused(tmp_path):
+    make_files(tmp_path / "corpus", ["clips/a.wav"])
+    outside = make_wav(tmp_path / "private" / "d.wav")
+    manifest = write_csv(tmp_path / "corpus" / "m.csv", f"path,label,speaker,gender\nclips/a.wav,angry,s1,f\n{outside},sad,s2,m")
+    assert len(read_corpus(manifest)) == 2
+    assert confined_refusal(manifest, [tmp_path / "corpus"]) == "../private/d.wav: outside the folders corpora may be read from"
+    write_csv(manifest, "path,label,speaker,gender\nclips/a.wav,angry,s1,f\n../private/missing.wav,sad,s2,m")
+    assert "../private/missing.wav: outside" in confined_refusal(manifest, [tmp_path / "corpus"])  # existence not told
+
+
+def test_a_corpus_or_manifest_outside_the_allowed_roots_is_refused(tmp_path):
+    corpus = make_files(tmp_path / "elsewhere", ["Actor_01/03-01-01-01-01-01-01.wav"])
+    (tmp_path / "allowed").mkdir()
+    assert confined_refusal(corpus, [tmp_path / "allowed"]) == "elsewhere: outside the folders corpora may be read from"
+    make_wav(tmp_path / "allowed" / "a.wav")
+    target = write_csv(tmp_path / "elsewhere" / "m.csv", "path,label,speaker,gender\na.wav,angry,s1,f")
+    (tmp_path / "allowed" / "m.csv").symlink_to(target)
+    assert confined_refusal(tmp_path / "allowed" / "m.csv", [tmp_path / "allowed"]).startswith("m.csv: outside")
+    assert confined_refusal(tmp_path / "allowed", [tmp_path / "allowed"]).startswith("m.csv: outside")
+
+
+def test_folders_are_named_folders(tmp_path):
+    make_files(tmp_path, ["clips/a.wav"])
+    (tmp_path / "clips" / "b.wav").mkdir()
+    manifest = write_csv(tmp_path / "m.csv", "path,label,speaker,gender\nclips/a.wav,angry,s1,f\nclips/b.wav,sad,s1,f")
+    assert read_corpus(manifest).unreadable == ["clips/b.wav: a folder, not an audio file"]
+    from crnn.core.corpora import read_manifest
+
+    with pytest.raises(CorpusError, match="clips is a folder, not a CSV manifest"):
+        read_manifest(tmp_path / "clips")
+
+
+def test_messages_show_no_server_folders(tmp_path):
+    message = refusal(tmp_path / "nowhere")
+    assert message == "nowhere: no such folder or CSV manifest"
+    make_files(tmp_path / "c", ["take1.wav", "take2.wav"])
+    assert refusal(tmp_path / "c").startswith("c: unknown corpus layout")

@@ -97,3 +97,15 @@ def test_waveform_model_attributions_per_frame():
     assert e.attributions.sum() == pytest.approx(e.output_difference, abs=0.05 * abs(e.output_difference) + 1e-4)
     fig = attribution_heatmap(e)
     assert fig.data[0].type == "heatmap" and fig.data[1].type == "scatter"
+
+
+def test_target_index_takes_names_synonyms_and_digits():
+    from crnn.analysis.explain import target_index
+
+    labels = ["anger", "happiness", "neutral"]
+    assert target_index(None, labels) is None
+    assert target_index("happiness", labels) == target_index("happy", labels) == target_index("1", labels) == 1
+    assert target_index(2, None, n_classes=3) == 2
+    for bad in ("sadness", "cheerful", 3):
+        with pytest.raises(ValueError):
+            target_index(bad, labels)

@@ -57,3 +57,12 @@ def test_noisy_copy_is_deterministic_per_key():
     assert snr_a != snr_c
     assert -10 <= snr_a <= 15
     assert abs(snr_db(clean, a) - snr_a) < 0.1
+
+
+def test_noise_folder_messages_name_no_server_folders(tmp_path):
+    with pytest.raises(CrnnError) as info:
+        NoiseSource(tmp_path / "musan")
+    assert str(info.value) == "noise folder musan does not exist"
+    (tmp_path / "noise.wav").write_bytes(b"x")
+    with pytest.raises(CrnnError, match="noise folder noise.wav is a file, not a folder"):
+        NoiseSource(tmp_path / "noise.wav")

@@ -6,6 +6,7 @@ import torch
 
 from crnn import plots
 from crnn.analysis.explain import Explanation
+from crnn.analysis.predict import display_features
 from crnn.core.features import dct_matrix, frame_times, n_frames
 from crnn.core.models import build_model
 
@@ -17,7 +18,7 @@ def tone(seconds: float = 0.8) -> np.ndarray:
 
 def test_features_share_one_time_axis():
     wave = tone()
-    fig = plots.features_figure(wave)
+    fig = plots.features_figure(wave, display_features(wave))
     wave_trace, logmel, mfcc = fig.data
     assert logmel.z.shape == (40, n_frames(len(wave))) and mfcc.z.shape == (13, n_frames(len(wave)))
     np.testing.assert_allclose(logmel.x, frame_times(n_frames(len(wave))))

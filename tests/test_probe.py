@@ -9,9 +9,10 @@ from sklearn.preprocessing import StandardScaler
 from tiny_model import TinyModel, register_tiny
 
 from crnn.analysis import probe
+from crnn.analysis.probe import LinearProbe, Representations, inertia_ratio, lda_projection
 from crnn.core.checkpoint import checkpoint_hash, save_checkpoint
 from crnn.core.errors import CrnnError
-from crnn.analysis.probe import LinearProbe, Representations, inertia_ratio, lda_projection
+from crnn.tasks import probe as probe_task
 
 
 def brute_force_rho(X, y):
@@ -146,12 +147,13 @@ def test_cache_is_reused_and_invalidated_by_a_new_checkpoint(checkpoint_and_corp
     original = TinyModel.module_outputs
     monkeypatch.setattr(TinyModel, "module_outputs", lambda self, w: calls.append(w.shape) or original(self, w))
     progress = []
-    first = probe.representations_for(folder, corpus, cache_dir=cache, progress=lambda d, n: progress.append((d, n)))
+    first = probe_task.representations_for(folder, corpus, cache_dir=cache, progress=progress.append)
     n_calls = len(calls)
-    assert n_calls >= 1 and progress[-1] == (16, 16)
+    assert n_calls >= 1 and progress[-1] == {"event": "represent", "done": 16, "total": 16}
+    assert {"event": "decode", "done": 16, "total": 16} in progress
     assert set(first.modules) == {"input", "cnn", "rnn", "mlp"} and first.modules["rnn"].shape == (16, 6)
     assert first.ids[0].startswith("Actor_01/")
-    second = probe.representations_for(folder, corpus, cache_dir=cache)
+    second = probe_task.representations_for(folder, corpus, cache_dir=cache)
     assert len(calls) == n_calls  # served from the cache
     np.testing.assert_array_equal(first.modules["mlp"], second.modules["mlp"])
     old_hash = checkpoint_hash(folder)
@@ -160,7 +162,7 @@ def test_cache_is_reused_and_invalidated_by_a_new_checkpoint(checkpoint_and_corp
         model.rnn.weight_hh_l0.mul_(-1.0)
     save_checkpoint(model, card, folder)
     assert checkpoint_hash(folder) != old_hash
-    third = probe.representations_for(folder, corpus, cache_dir=cache)
+    third = probe_task.representations_for(folder, corpus, cache_dir=cache)
     assert len(calls) > n_calls  # recomputed for the new weights
     assert not np.allclose(first.modules["rnn"], third.modules["rnn"])
     np.testing.assert_array_equal(first.modules["input"], third.modules["input"])
@@ -171,8 +173,8 @@ def test_batching_by_length_matches_one_by_one(checkpoint_and_corpus, tmp_path):
     from crnn.core.corpora import read_corpus
 
     corpus = read_corpus(corpus_root)
-    batched = probe.module_representations(model, corpus, use_cache=False, batch_size=8)
-    single = probe.module_representations(model, corpus, use_cache=False, batch_size=1)
+    batched = probe_task.module_representations(model, corpus, use_cache=False, batch_size=8)
+    single = probe_task.module_representations(model, corpus, use_cache=False, batch_size=1)
     # 0.6 s and 0.62 s clips share a batch cropped to 0.6 s; the last 20 ms hardly move the mean.
     np.testing.assert_allclose(batched.modules["mlp"], single.modules["mlp"], atol=0.05)
     assert list(batched.ids) == sorted(batched.ids)
@@ -180,34 +182,79 @@ def test_batching_by_length_matches_one_by_one(checkpoint_and_corpus, tmp_path):
 
 def test_bundle_round_trip_and_run_probe(checkpoint_and_corpus, tmp_path):
     _, _, folder, corpus = checkpoint_and_corpus
-    reps = probe.representations_for(folder, corpus, cache_dir=tmp_path / "cache")
-    path = probe.write_bundle(reps, tmp_path / "probe_test.npz", max_bytes=16 * (40 + 6 + 6) * 2)  # forces PCA of "input"
-    back = probe.load_bundle(path)
+    reps = probe_task.representations_for(folder, corpus, cache_dir=tmp_path / "cache")
+    path = probe_task.write_bundle(reps, tmp_path / "probe_test.npz", max_bytes=16 * (40 + 6 + 6) * 2)  # PCA of "input"
+    back = probe_task.load_bundle(path)
     assert back.meta["pca"]["input"]["from"] == 40 and back.modules["input"].shape[1] == 15
     assert "cnn" not in back.meta["pca"]
     np.testing.assert_allclose(back.modules["mlp"], reps.modules["mlp"], rtol=1e-2, atol=1e-3)  # float16
     assert list(back.speaker) == list(reps.speaker) and back.meta["checkpoint_hash"] == checkpoint_hash(folder)
     with np.load(path, allow_pickle=False) as data:
         assert data["module_mlp"].dtype == np.float16
-    out = probe.run_probe(bundle=path)
+    out = probe_task.run_probe(bundle=path)
     assert out["modules"] == ["input", "cnn", "rnn", "mlp"]
     assert set(out["inertia_ratio"]["rnn"]) == {"emotion", "speaker", "gender"}
     assert set(out["svm_ua"]) == set(out["modules"])
-    direct = probe.run_probe(folder, corpus, cache_dir=tmp_path / "cache")
+    direct = probe_task.run_probe(folder, corpus, cache_dir=tmp_path / "cache")
     assert direct["inertia_ratio"]["mlp"] == pytest.approx(out["inertia_ratio"]["mlp"], rel=1e-2)
     (tmp_path / "junk.npz").write_bytes(b"not a bundle")
     with pytest.raises(CrnnError):
-        probe.load_bundle(tmp_path / "junk.npz")
+        probe_task.load_bundle(tmp_path / "junk.npz")
 
 
 def test_probe_grid_figure(tmp_path):
-    from crnn.plots import probe_grid, save_figure
+    from crnn.plots import save_figure
 
     reps = synthetic_reps()
-    fig = probe_grid(reps)
+    fig = probe_task.probe_figure(reps)
     titles = [a.text for a in fig.layout.annotations]
     assert len(titles) == 6 and all("ρ =" in t for t in titles)
     assert titles[0].endswith(f"{inertia_ratio(StandardScaler().fit_transform(reps.modules['input']), reps.emotion):.3f}")
     hover = [t for t in fig.data if t.mode == "markers"][0]
     assert hover.text[0].startswith("Actor_")
     assert save_figure(fig, tmp_path / "grid.html").stat().st_size > 1000
+
+
+def test_projections_leave_out_unknown_and_single_class_labels():
+    reps = synthetic_reps()
+    reps.gender = np.where(np.arange(len(reps)) < 5, probe.UNKNOWN, reps.gender)
+    reps.speaker = np.full(len(reps), "01")  # one speaker: nothing to project
+    points = probe.probe_projections(reps)
+    assert list(points) == ["input", "mlp"] and points["mlp"]["speaker"] is None
+    assert points["mlp"]["emotion"].shape == (len(reps), 2)  # three emotions → two LDA axes
+    gender = points["mlp"]["gender"]
+    assert gender.shape == (len(reps), 1) and np.isnan(gender[:5]).all() and np.isfinite(gender[5:]).all()
+    with pytest.raises(ValueError):
+        probe.probe_projections(reps, method="pca")
+
+
+def test_probe_figure_shows_the_ratios_it_is_given():
+    reps = synthetic_reps()
+    scores = probe.probe_scores(reps, svm=False)
+    scores["inertia_ratio"]["mlp"]["gender"] = 0.1234  # the figure draws these numbers, it does not recompute them
+    titles = [a.text for a in probe_task.probe_figure(reps, scores).layout.annotations]
+    assert titles[5].startswith("MLP · gender") and titles[5].endswith("ρ = 0.123")
+
+
+def test_probe_with_bundle_loads_the_checkpoint_and_reads_the_corpus_once(checkpoint_and_corpus, tmp_path, monkeypatch):
+    _, _, folder, corpus = checkpoint_and_corpus
+    calls = []
+    for name in ("load_checkpoint", "read_corpus"):
+        original = getattr(probe_task, name)
+        monkeypatch.setattr(probe_task, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    out = probe_task.run_probe(folder, corpus, cache_dir=tmp_path / "cache", save_bundle=True)
+    assert sorted(calls) == ["load_checkpoint", "read_corpus"]
+    assert out["bundle"] == str(folder / "probe_ravdess.npz")
+    assert probe_task.load_bundle(out["bundle"]).meta["checkpoint_hash"] == checkpoint_hash(folder)
+
+
+def test_probe_hears_the_trimmed_audio(checkpoint_and_corpus, tmp_path):
+    model, _, _, corpus_root = checkpoint_and_corpus
+    from crnn.core.corpora import read_corpus
+
+    path = next(corpus_root.glob("Actor_01/*.wav"))
+    wave, sr = sf.read(path, dtype="float32")
+    sf.write(path, np.concatenate([np.zeros(sr), wave, np.zeros(sr)]), sr)  # a second of silence at each end
+    corpus = read_corpus(corpus_root)
+    reps = probe_task.module_representations(model, corpus, use_cache=False)
+    assert reps.meta["seconds_of_audio"] < corpus.total_seconds - 1.5  # trimmed to about 32 ms of silence

@@ -56,3 +56,15 @@ def test_rms_range_and_unvoiced_frames():
     # the window is a parameter in seconds
     narrow = rms_range_db(tracks["rms"], window_s=0.1)
     assert narrow[np.argmin(np.abs(t - 0.5))] < 0.5 and narrow[step] == pytest.approx(20.0, abs=0.5)
+
+
+def test_voiced_fraction_tone_versus_noise():
+    """A periodic tone is voiced throughout; white noise has no voiced frame ("no speech found")."""
+    from crnn.core.prosody import voiced_fraction
+
+    assert voiced_fraction(tone(200.0, seconds=2.0)) > 0.9
+    noise = np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32) * 0.3
+    assert voiced_fraction(noise) < 0.05
+    assert voiced_fraction(np.zeros(2 * SR, np.float32)) == 0.0
+    assert voiced_fraction(tone(200.0, seconds=0.02)) == 0.0  # too short for one analysis frame
+    assert voiced_fraction(tone(200.0, seconds=1.0)[::2], sr=SR // 2) > 0.9  # another rate

@@ -7,6 +7,8 @@ from tiny_model import ravdess_subset, register_tiny
 
 from crnn.analysis.evaluate import evaluate
 from crnn.analysis.train import train
+from crnn.analysis.train_state import resume_dir
+from crnn.core.checkpoint import load_checkpoint
 
 FAST = {"crop_seconds": 1.0, "show_bar": False}
 
@@ -17,7 +19,9 @@ def corpus(ravdess_root, tmp_path_factory):
 
 
 @pytest.fixture
-def cache(tmp_path_factory):
+def cache(tmp_path_factory, monkeypatch):
+    # resume states go to a temporary state folder, not the user's
+    monkeypatch.setattr("crnn.analysis.train_state.STATE_DIR", tmp_path_factory.mktemp("state"))
     return tmp_path_factory.mktemp("cache")
 
 
@@ -59,7 +63,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(corpus, cache, tmp_
 
     with pytest.raises(Interrupt):
         train("tiny", corpus, out_dir=tmp_path / "resumed", progress=crash_after_first_epoch, **args)
-    assert [p.suffix for p in sorted((tmp_path / "resumed" / "resume").iterdir())] == [".json", ".safetensors"]
+    assert [p.suffix for p in sorted(resume_dir(tmp_path / "resumed").iterdir())] == [".json", ".safetensors"]
     assert not (tmp_path / "resumed" / "card.json").exists()
 
     epochs = []
@@ -70,7 +74,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(corpus, cache, tmp_
     assert resumed["weights_sha256"] == straight["weights_sha256"]
     assert resumed["training"]["history"] == straight["training"]["history"]
     assert resumed["metrics"] == straight["metrics"]
-    assert not (tmp_path / "resumed" / "resume").exists()
+    assert not resume_dir(tmp_path / "resumed").exists()
 
 
 def test_time_budget_stops_cleanly(corpus, cache, tmp_path, monkeypatch):
@@ -80,3 +84,41 @@ def test_time_budget_stops_cleanly(corpus, cache, tmp_path, monkeypatch):
     assert card["training"]["stopped"] == "time_budget"
     assert card["training"]["epochs"] == 1
     assert card["training"]["history"][0]["batches"] == 1  # the epoch ended after its first batch
+
+
+def test_lens_recipe_resumes_exactly_with_weight_average_and_speaker_norm(corpus, cache, tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    args = dict(recipe="lens", overrides={"norm": "speaker", "max_epochs": 3, "warmup_epochs": 1, "batch_size": 4},
+                cache_dir=cache, seed=3, show_bar=False)
+    straight = train("tiny", corpus, out_dir=tmp_path / "straight", **args)
+    assert straight["normalisation"] == {"norm": "speaker"}
+    assert straight["training"]["recipe"]["ema"] > 0 and straight["training"]["recipe"]["name"] == "lens"
+
+    def crash_after_second_epoch(event):
+        if event["event"] == "epoch" and event["epoch"] == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train("tiny", corpus, out_dir=tmp_path / "resumed", progress=crash_after_second_epoch, **args)
+    resumed = train("tiny", corpus, out_dir=tmp_path / "resumed", **args)
+    assert resumed["training"]["resumed_from_epoch"] == 2
+    assert resumed["weights_sha256"] == straight["weights_sha256"]
+    assert resumed["training"]["history"] == straight["training"]["history"]
+    again = evaluate(tmp_path / "resumed", corpus, cache_dir=cache)  # per-speaker statistics at evaluation too
+    assert again["ua"] == pytest.approx(straight["metrics"]["test"]["clean"]["ua"])
+
+
+def test_global_norm_is_stored_in_the_card_and_restored(corpus, cache, tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    card = train("tiny", corpus, out_dir=tmp_path / "run", recipe="lens", cache_dir=cache, show_bar=False,
+                 overrides={"norm": "global", "max_epochs": 1, "speed": ()}, logdir=tmp_path / "tb")
+    assert card["normalisation"]["norm"] == "global" and len(card["normalisation"]["mean"]) == 40
+    calibration = card["calibration"]
+    assert 0.05 <= calibration["temperature"] <= 20 and calibration["fitted_on"].startswith("validation")
+    assert 0 <= calibration["ece_test_after"] <= 1 and sum(b["n"] for b in calibration["reliability_test"]) == 4
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))  # TensorBoard scalars were written
+    again = evaluate(tmp_path / "run", corpus, cache_dir=cache)
+    assert again["ua"] == pytest.approx(card["metrics"]["test"]["clean"]["ua"])
+    model, _ = load_checkpoint(tmp_path / "run")
+    assert model.frontend.norm == "global"
+    assert model.frontend.ref_mean.tolist() == pytest.approx(card["normalisation"]["mean"], abs=1e-5)

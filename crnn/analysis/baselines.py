@@ -1,43 +1,29 @@
 """openSMILE functionals + SVM: the baseline of paper 001 Sec. 4.1 and 6.1.
 
-Each utterance (silence-trimmed exactly as for the networks, :mod:`crnn.core.data`)
-becomes one vector of openSMILE functionals: eGeMAPSv02 (88 parameters) or
-ComParE_2016 (6,373, the INTERSPEECH 2013 ComParE set the paper's largest
-baseline uses). Features are z-scored per speaker ("speaker
+Each utterance becomes one vector of openSMILE functionals
+(:func:`functionals`): eGeMAPSv02 (88 parameters) or ComParE_2016 (6,373, the
+INTERSPEECH 2013 ComParE set the paper's largest baseline uses). Features are
+z-scored per speaker (:class:`SpeakerStandardizer`, "speaker
 standardisation", removing speaker characteristics), then classified by an
 SVM with class weights inversely proportional to class frequency (linear
-and RBF kernels; C chosen on the validation speakers). The speaker split is
-the networks' own (:func:`crnn.core.splits.speaker_split` with the same seed) and
-the noisy test set is theirs too (:func:`crnn.core.noise.noisy_copy`), so the
-numbers sit side by side in the results table. ``split="loso"`` also runs
-leave-one-speaker-out with the best kernel and C.
-
-Extracted features are cached per file (``.npz`` keyed by the file's path,
-size, modification time, the feature set and the condition), so a second
-run only fits the SVMs.
+and RBF kernels; C chosen on the validation speakers, :func:`tune_svms`).
+:func:`loso_scores` gives leave-one-speaker-out UA for one configuration.
+Reading the corpus, the networks' speaker split and noisy test set, and the
+feature cache are :mod:`crnn.tasks.baselines`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import time
-from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.svm import SVC
 
-from crnn.core.audio import SAMPLE_RATE
-from crnn.core.checkpoint import CHECKPOINT_DIR
-from crnn.core.fileio import atomic_write_json
-from crnn.core.corpora import Corpus, Utterance, read_corpus
-from crnn.core.data import CACHE_DIR, TRIM_TOP_DB, Progress, load_waves
-from crnn.core.errors import CrnnError
 from crnn.analysis.metrics import classification_report_dict
-from crnn.core.noise import NOISY_TEST_SEED, NoiseSource, noisy_copy
-from crnn.core.splits import loso_folds, partition, speaker_split
+from crnn.core.cache import Progress
+from crnn.core.defaults import SAMPLE_RATE
+from crnn.core.errors import CrnnError
 
 FEATURE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
 KERNELS = ("linear", "rbf")
@@ -95,114 +81,55 @@ def _smile(features: str):
     )
 
 
-def _feature_key(path: Path, features: str, condition: str) -> str:
-    stat = path.stat()
-    text = f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{FEATURE_SETS[features]}\0{condition}\0{TRIM_TOP_DB}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def extract_features(
-    corpus: Corpus,
-    utterances: list[Utterance],
-    features: str = "egemaps",
-    noisy: bool = False,
-    cache_dir: str | os.PathLike | None = CACHE_DIR,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """openSMILE functionals (n, D) of the trimmed utterances, clean or in the noisy test condition.
-
-    Each vector is cached in ``<cache_dir>/opensmile/<set>/<key>.npz``.
-    Raises :class:`CrnnError` for an unknown feature set or an undecodable file.
-    """
+def check_feature_set(features: str) -> None:
+    """CrnnError unless ``features`` names a feature set ("egemaps" or "compare")."""
     if features not in FEATURE_SETS:
         raise CrnnError(f"unknown feature set {features!r}; use {' or '.join(FEATURE_SETS)}")
-    condition = f"noisy-{NOISY_TEST_SEED}" if noisy else "clean"
-    folder = Path(cache_dir) / "opensmile" / FEATURE_SETS[features] if cache_dir is not None else None
-    rows: list[np.ndarray | None] = [None] * len(utterances)
-    todo = []
-    for i, u in enumerate(utterances):
-        cached = folder / f"{_feature_key(u.path, features, condition)}.npz" if folder is not None else None
-        if cached is not None and cached.is_file():
-            with np.load(cached, allow_pickle=False) as stored:
-                rows[i] = stored["x"]
-        else:
-            todo.append((i, cached))
-    if todo:
-        smile = _smile(features)
-        waves, problems = load_waves([utterances[i].path for i, _ in todo], cache_dir=None)
-        if problems:
-            raise CrnnError(f"cannot extract features: {problems[0]}")
-        source = NoiseSource()
-        for n, ((i, cached), wave) in enumerate(zip(todo, waves)):
-            if noisy:
-                wave, _ = noisy_copy(wave, corpus.utterance_id(utterances[i]), source)
-            x = smile.process_signal(wave, SAMPLE_RATE).to_numpy(dtype=np.float32)[0]  # (D,)
-            rows[i] = x
-            if cached is not None:
-                try:
-                    cached.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-                    np.savez(tmp, x=x)
-                    os.replace(tmp, cached)
-                except OSError:
-                    pass  # a read-only or full cache folder only costs speed next time
-            if progress is not None:
-                progress({"event": "features", "done": n + 1, "total": len(todo), "condition": condition})
-    return np.stack(rows)
 
 
-def _speaker_z(X: np.ndarray, utterances: list[Utterance]) -> np.ndarray:
-    return SpeakerStandardizer().fit_transform(X, speakers=[u.speaker for u in utterances])
+def functionals(
+    waves: Sequence[np.ndarray], features: str = "egemaps", progress: Progress | None = None, condition: str = "clean"
+) -> np.ndarray:
+    """openSMILE functionals (n, D) of waves (N_i,) float32 at 16 kHz; D = 88 (egemaps) or 6,373 (compare).
+
+    ``progress`` receives ``{"event": "features", "done", "total", "condition"}``.
+    """
+    check_feature_set(features)
+    smile = _smile(features)
+    rows = []
+    for n, wave in enumerate(waves):
+        rows.append(smile.process_signal(wave, SAMPLE_RATE).to_numpy(dtype=np.float32)[0])  # (D,)
+        if progress is not None:
+            progress({"event": "features", "done": n + 1, "total": len(waves), "condition": condition})
+    return np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+
+
+def speaker_z(X: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
+    """X (n, D) z-scored within each speaker, with that speaker's own statistics."""
+    return SpeakerStandardizer().fit_transform(X, speakers=list(speakers))
+
+
+def _svm(kernel: str, C: float) -> SVC:
+    return SVC(kernel=kernel, C=C, class_weight="balanced", gamma="scale")
 
 
 def _fit_score(kernel: str, C: float, Xtr, ytr, Xte, yte, labels) -> dict:
-    svm = SVC(kernel=kernel, C=C, class_weight="balanced", gamma="scale").fit(Xtr, ytr)
-    return classification_report_dict(yte, svm.predict(Xte), labels)
+    return classification_report_dict(yte, _svm(kernel, C).fit(Xtr, ytr).predict(Xte), labels)
 
 
-def run_baseline(
-    features: str,
-    corpus_path: str | os.PathLike | Corpus,
-    split: str = "tvt",
-    seed: int = 0,
-    cache_dir: str | os.PathLike | None = CACHE_DIR,
-    out: str | os.PathLike | None = None,
-    progress: Progress | None = None,
-) -> dict:
-    """Speaker-standardised openSMILE functionals + SVM on the networks' speaker split.
+def tune_svms(Z: dict[str, np.ndarray], y: dict[str, Sequence[str]], labels: Sequence[str]) -> dict[str, dict]:
+    """Per kernel: C from :data:`C_GRID` by validation UA, then the test reports, clean and noisy.
 
-    ``features``: "egemaps" or "compare". For each kernel (linear, RBF), C is
-    picked from :data:`C_GRID` by validation UA, the SVM refitted on the
-    training speakers with it, and scored on the test speakers, clean and
-    noisy. ``split="loso"`` adds leave-one-speaker-out folds (training on
-    every other speaker) for the kernel and C with the best validation UA.
-    The result is also stored under its feature-set name in the JSON file
-    ``out`` (default ``checkpoints/baselines_<corpus>.json``, other entries kept).
+    ``Z`` and ``y`` map "train", "validation", "test" and "noisy" to the
+    speaker-standardised features (n, D) and the emotions (n,). Returns
+    {kernel: {"C", "validation_ua", "tuning": {C: UA}, "test": {"clean", "noisy"}}};
+    ties in validation UA go to the stronger regularisation (smaller C).
     """
-    if split not in ("tvt", "loso"):
-        raise CrnnError(f"unknown split {split!r}; use tvt or loso")
-    if features not in FEATURE_SETS:
-        raise CrnnError(f"unknown feature set {features!r}; use {' or '.join(FEATURE_SETS)}")
-    start = time.monotonic()
-    corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
-    labels = corpus.labels
-    speakers = speaker_split(corpus, seed=seed)
-    parts = {name: partition(corpus, speakers[name]) for name in ("train", "validation", "test")}
-    for name, utterances in parts.items():
-        if not utterances:
-            raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
-    everything = [u for name in ("train", "validation", "test") for u in parts[name]]
-    X_all = extract_features(corpus, everything, features, cache_dir=cache_dir, progress=progress)
-    bounds = np.cumsum([0] + [len(parts[name]) for name in ("train", "validation", "test")])
-    X = {name: X_all[a:b] for name, a, b in zip(("train", "validation", "test"), bounds[:-1], bounds[1:])}
-    X["noisy"] = extract_features(corpus, parts["test"], features, noisy=True, cache_dir=cache_dir, progress=progress)
-    Z = {name: _speaker_z(X[name], parts["test" if name == "noisy" else name]) for name in X}
-    y = {name: [u.emotion for u in parts["test" if name == "noisy" else name]] for name in X}
-
     svm: dict[str, dict] = {}
     for kernel in KERNELS:
-        tuning = {C: _fit_score(kernel, C, Z["train"], y["train"], Z["validation"], y["validation"], labels)["ua"] for C in C_GRID}
-        best_C = max(C_GRID, key=lambda C: (tuning[C], -C))  # ties: the stronger regularisation
+        tuning = {C: _fit_score(kernel, C, Z["train"], y["train"], Z["validation"], y["validation"], labels)["ua"]
+                  for C in C_GRID}
+        best_C = max(C_GRID, key=lambda C: (tuning[C], -C))
         svm[kernel] = {
             "C": best_C,
             "validation_ua": tuning[best_C],
@@ -212,46 +139,29 @@ def run_baseline(
                 for condition, key in (("clean", "test"), ("noisy", "noisy"))
             },
         }
-    best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
-    result = {
-        "features": features,
-        "feature_set": FEATURE_SETS[features],
-        "n_features": int(X_all.shape[1]),
-        "corpus": {"name": corpus.name, "root": str(corpus.root), "utterances": len(corpus.utterances)},
-        "labels": labels,
-        "split": speakers,
-        "seed": seed,
-        "svm": svm,
-        "best": best,
-        "c_grid": list(C_GRID),
-        "preprocessing": f"silence trimmed (top_db {TRIM_TOP_DB:g}), speaker z-score, class_weight=balanced",
-    }
-    if split == "loso":
-        result["loso"] = _loso(corpus, features, best, svm[best]["C"], labels, cache_dir, progress)
-    result["seconds"] = round(time.monotonic() - start, 1)
-    path = Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json"
-    stored = {}
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            stored = {}
-    atomic_write_json(path, {**stored, features: result})
-    return result
+    return svm
 
 
-def _loso(corpus: Corpus, features: str, kernel: str, C: float, labels, cache_dir, progress) -> dict:
-    """Leave-one-speaker-out UA of one SVM configuration (train on all other speakers)."""
-    X = extract_features(corpus, corpus.utterances, features, cache_dir=cache_dir, progress=progress)
-    Z = _speaker_z(X, corpus.utterances)
-    speakers = np.array([u.speaker for u in corpus.utterances])
-    emotions = np.array([u.emotion for u in corpus.utterances])
+def loso_scores(
+    Z: np.ndarray,
+    speakers: Sequence[str],
+    emotions: Sequence[str],
+    held_out: Sequence[str],
+    kernel: str,
+    C: float,
+    labels: Sequence[str],
+) -> dict:
+    """Leave-one-speaker-out UA of one SVM configuration over Z (n, D): one fold per speaker of ``held_out``,
+    trained on every other utterance.
+
+    Returns {"kernel", "C", "folds", "ua_mean", "ua_std" (over folds, 0-1),
+    "pooled" (report over all held-out predictions), "per_fold": [{"speaker", "ua", "n"}]}.
+    """
+    speakers, emotions = np.asarray(speakers), np.asarray(emotions)
     folds, true, pred = [], [], []
-    for fold in loso_folds(corpus):
-        held = fold["test"][0]
+    for held in held_out:
         test = speakers == held
-        svm = SVC(kernel=kernel, C=C, class_weight="balanced", gamma="scale").fit(Z[~test], emotions[~test])
-        predicted = svm.predict(Z[test])
+        predicted = _svm(kernel, C).fit(Z[~test], emotions[~test]).predict(Z[test])
         folds.append({"speaker": held, **classification_report_dict(emotions[test], predicted, labels)})
         true += list(emotions[test])
         pred += list(predicted)

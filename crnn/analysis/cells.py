@@ -12,13 +12,14 @@ r of each cell and how often it is the best cell for a feature are reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from crnn.core.audio import SAMPLE_RATE
+from crnn.core.cache import Progress
+from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.features import frame_times, n_frames
 from crnn.core.prosody import FEATURES, prosody_tracks
 
@@ -90,7 +91,10 @@ def pearson(track: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, int]:
 
 @torch.no_grad()
 def cell_states(model: torch.nn.Module, wave: np.ndarray) -> dict[str, np.ndarray]:
-    """Every recurrent layer's c, i, f, g, o on the 10 ms grid: "<layer>/<state>" → (T, D, H)."""
+    """Every recurrent layer's c, i, f, g, o for ``wave`` (N,) at 16 kHz on the 10 ms grid: "<layer>/<state>" → (T, D, H).
+
+    D is the number of directions, H the units per direction.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -151,22 +155,19 @@ def corpus_cell_correlations(
     model: torch.nn.Module,
     waves: Sequence[np.ndarray],
     features: Sequence[str] = FEATURES,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Cell × feature correlations aggregated over utterances.
+    """Cell × feature correlations aggregated over utterances ``waves``, each (N_i,) float32 at 16 kHz.
 
     One row per (layer, state, direction, unit, feature): ``mean_r`` and
     ``std_r`` over the utterances where r is defined, ``top_count`` (in how
     many utterances this cell had the largest |r| for the feature, over all
     layers, states and cells) and ``n_utterances``. Sorted by |mean_r|.
-    ``waves`` may be arrays or anything :func:`crnn.core.audio.load_audio` reads.
+    ``progress`` receives ``{"event": "cells", "done", "total"}`` (utterances).
     """
-    from crnn.core.audio import load_audio
-
     keys = ["layer", "state", "direction", "unit", "feature"]
     tables = []
     for n, wave in enumerate(waves):
-        wave = wave if isinstance(wave, np.ndarray) else load_audio(wave)
         table = cell_correlations(model, wave, features=features).table
         table["utterance"] = n
         table["top"] = False
@@ -174,7 +175,7 @@ def corpus_cell_correlations(
         table.loc[best, "top"] = True
         tables.append(table)
         if progress:
-            progress(n + 1, len(waves))
+            progress({"event": "cells", "done": n + 1, "total": len(waves)})
     allrows = pd.concat(tables, ignore_index=True)
     agg = allrows.groupby(keys, sort=False).agg(
         mean_r=("r", "mean"), std_r=("r", "std"), top_count=("top", "sum"), n_utterances=("r", "count")
@@ -182,78 +183,3 @@ def corpus_cell_correlations(
     agg = agg.reset_index()
     agg["top_count"] = agg["top_count"].astype(int)
     return agg.reindex(agg.mean_r.abs().sort_values(ascending=False).index).reset_index(drop=True)
-
-
-CORPUS_SAMPLE = 48  # recordings a corpus-wide ranking uses, spread over emotions and speakers
-
-
-def run_cells(
-    model_ref: str,
-    files: Sequence[str] = (),
-    *,
-    corpus: str | None = None,
-    figure: str | None = None,
-    top: int = 5,
-    state: str | None = None,
-    control: bool = False,
-) -> dict:
-    """CLI entry: rank cells for one recording, or aggregate over several (or a corpus sample of 48).
-
-    Returns {"model", "files", "top": {feature: [rows]}} with the ``top``
-    cells per feature; ``state`` ("c", "i", "f", "g" or "o") keeps only the
-    cell states or that gate, None ranks them all together. ``control`` adds
-    "control_top": the same ranking for an untrained copy of the model
-    (random weights, seed 0), since an LSTM fed energy-like inputs can track
-    loudness before it learns anything. ``figure`` (.html/.png): the best cell over its
-    feature for one file (:func:`crnn.plots.cells_overlay`), else the r
-    heatmap of the best layer and state (:func:`crnn.plots.correlation_heatmap`).
-    """
-    from crnn.core.audio import load_audio
-    from crnn.core.checkpoint import load_checkpoint
-    from crnn.core.errors import CrnnError
-
-    model, card = load_checkpoint(model_ref)
-    paths = [str(f) for f in files]
-    if corpus is not None:
-        from crnn.core.corpora import read_corpus
-
-        utterances = sorted(read_corpus(corpus).utterances, key=lambda u: (u.emotion, u.speaker, str(u.path)))
-        paths += [str(u.path) for u in utterances[:: max(1, len(utterances) // CORPUS_SAMPLE)][:CORPUS_SAMPLE]]
-    if not paths:
-        raise CrnnError("give one or more audio files or a corpus folder")
-
-    def ranking(net):
-        if len(paths) == 1:
-            report = cell_correlations(net, load_audio(paths[0]))
-            table = report.table
-        else:
-            report, table = None, corpus_cell_correlations(net, paths)
-        if state is not None:
-            table = table[table.state == state].reset_index(drop=True)
-        return report, table
-
-    report, table = ranking(model)
-    result = {
-        "model": card.get("model"),
-        "files": len(paths),
-        "top": {f: top_cells(table, f, k=top).to_dict(orient="records") for f in FEATURES},
-    }
-    if control:
-        import torch
-
-        from crnn.core.models import build_model
-
-        torch.manual_seed(0)
-        untrained = build_model(card["model"], len(card["labels"]), **card.get("model_kwargs", {})).eval()
-        _, control_table = ranking(untrained)
-        result["control_top"] = {f: top_cells(control_table, f, k=top).to_dict(orient="records") for f in FEATURES}
-    if figure is not None:
-        from crnn.plots import cells_overlay, correlation_heatmap, save_figure
-
-        if len(paths) == 1:
-            fig = cells_overlay(report)
-        else:
-            best = top_cells(table, k=1).iloc[0]
-            fig = correlation_heatmap(table, best.layer, best.state)
-        result["figure"] = str(save_figure(fig, figure))
-    return result

@@ -30,6 +30,7 @@ from crnn.core.corpora import Corpus, Utterance, canonical_label, read_corpus
 from crnn.core.data import CACHE_DIR, Progress, load_waves, trim_silence
 from crnn.core.errors import CorpusError, CrnnError
 from crnn.analysis.metrics import classification_report_dict
+from crnn.analysis.normalise import speaker_references
 from crnn.core.noise import NoiseSource, noisy_copy
 from crnn.core.splits import partition
 
@@ -38,14 +39,12 @@ HOP_SECONDS = 0.5  # one over-time row per 0.5 s
 SPLITS = ("train", "validation", "test", "all")
 
 
-def load_model(model_or_dir, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """(model, card) from a checkpoint folder, a model name (None: the default model), or a (model, card) pair."""
-    if model_or_dir is None:
-        model_or_dir = DEFAULT_MODEL
+def _model_and_card(model_or_dir, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """(model, card) from a checkpoint folder or name (None: the default model), or a (model, card) pair."""
     if isinstance(model_or_dir, tuple):
         model, card = model_or_dir
         return model.to(device).eval(), card
-    return load_checkpoint(model_or_dir, device=device)
+    return load_checkpoint(model_or_dir if model_or_dir is not None else DEFAULT_MODEL, device=device)
 
 
 def default_device() -> torch.device:
@@ -68,11 +67,32 @@ def shared_labels(model_labels: Sequence[str], corpus_labels: Sequence[str]) -> 
 
 
 @torch.no_grad()
-def utterance_logits(model: nn.Module, waves: Sequence[np.ndarray], device: torch.device | str = "cpu") -> np.ndarray:
-    """Logits (n, n_classes) of each whole utterance, run one at a time in eval mode."""
+def utterance_logits(
+    model: nn.Module,
+    waves: Sequence[np.ndarray],
+    device: torch.device | str = "cpu",
+    speakers: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Logits (n, n_classes) of each whole utterance, run one at a time in eval mode.
+
+    A model with per-speaker normalisation uses each speaker's statistics over
+    the ``waves`` of that speaker when ``speakers`` is given, and each
+    utterance's own statistics otherwise.
+    """
     was_training = model.training
     model.eval()
-    rows = [model(torch.from_numpy(np.asarray(w, np.float32))[None].to(device))[0].float().cpu().numpy() for w in waves]
+    frontend = model.frontend
+    refs = None
+    if speakers is not None and frontend.norm == "speaker":
+        refs = speaker_references(frontend, waves, speakers)
+    rows = []
+    for i, wave in enumerate(waves):
+        x = torch.from_numpy(np.asarray(wave, np.float32))[None].to(device)  # (1, N)
+        if refs is None:
+            rows.append(model(x)[0].float().cpu().numpy())
+            continue
+        with frontend.reference(*refs[speakers[i]]):
+            rows.append(model(x)[0].float().cpu().numpy())
     model.train(was_training)
     return np.stack(rows)  # (n, K)
 
@@ -83,10 +103,12 @@ def score_waves(
     emotions: Sequence[str],
     model_labels: Sequence[str],
     device: torch.device | str = "cpu",
+    speakers: Sequence[str] | None = None,
 ) -> dict:
     """Classification report of ``model`` on ``waves`` whose true ``emotions`` are canonical labels.
 
     Only emotions the model knows are scored; the argmax runs over those.
+    ``speakers`` (one per wave) enables per-speaker normalisation.
     """
     shared, left_out = shared_labels(model_labels, sorted(set(emotions)))
     if not shared:
@@ -97,7 +119,8 @@ def score_waves(
     canonical_model = [_canonical(m) or m for m in model_labels]
     columns = [canonical_model.index(label) for label in shared]
     keep = [i for i, e in enumerate(emotions) if e in shared]
-    logits = utterance_logits(model, [waves[i] for i in keep], device)  # (n, K)
+    kept_speakers = [speakers[i] for i in keep] if speakers is not None else None
+    logits = utterance_logits(model, [waves[i] for i in keep], device, kept_speakers)  # (n, K)
     predicted = [shared[j] for j in logits[:, columns].argmax(axis=1)]
     report = classification_report_dict([emotions[i] for i in keep], predicted, shared)
     report["left_out_labels"] = left_out
@@ -150,7 +173,7 @@ def evaluate(
     :class:`CrnnError` when no label is shared.
     """
     device = torch.device(device) if device is not None else default_device()
-    model, card = load_model(model_or_dir, device)
+    model, card = _model_and_card(model_or_dir, device)
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     utterances, used = select_utterances(corpus, card, split)
     shared, left_out = shared_labels(card["labels"], corpus.labels)
@@ -167,79 +190,9 @@ def evaluate(
     scored, waves = [u for u, _ in pairs], [w for _, w in pairs]
     if noisy:
         waves = noisy_waves(corpus, scored, waves, NoiseSource(noise_dir))
-    report = score_waves(model, waves, [u.emotion for u in scored], card["labels"], device)
+    report = score_waves(model, waves, [u.emotion for u in scored], card["labels"], device, [u.speaker for u in scored])
     report["left_out_labels"] = left_out
     report.update(
         corpus=corpus.name, split=used, condition="noisy" if noisy else "clean", model=card.get("model"), unreadable=problems
     )
     return report
-
-
-def _windows(n_samples: int) -> list[tuple[int, int]]:
-    """(start, end) samples of 1 s windows every 0.5 s; the last one ends at the clip's end."""
-    win, hop = int(WINDOW_SECONDS * SAMPLE_RATE), int(HOP_SECONDS * SAMPLE_RATE)
-    if n_samples <= win:
-        return [(0, n_samples)]
-    rows = math.ceil(n_samples / hop) - 1
-    return [(k * hop, min(k * hop + win, n_samples)) for k in range(rows)]
-
-
-@torch.no_grad()
-def predict_file(model: nn.Module, card: dict, wave: np.ndarray) -> dict:
-    """Emotion of one recording, overall and over time.
-
-    ``wave``: (N,) float32 at 16 kHz (from :func:`crnn.core.audio.load_audio`).
-    The overall label comes from the whole clip with its silent ends trimmed,
-    as in training. ``over_time`` has one row per 0.5 s: the model on the
-    1 s window starting there (the last window ends with the clip; a clip
-    shorter than 1 s gives a single row). Times are in seconds from the
-    start of the untrimmed clip.
-    """
-    labels = list(card["labels"])
-    device = next(model.parameters()).device
-    model.eval()
-
-    def probabilities(batch: torch.Tensor) -> np.ndarray:
-        return torch.softmax(model(batch.to(device)).float(), dim=-1).cpu().numpy()  # (B, K)
-
-    wave = np.asarray(wave, np.float32)
-    overall = probabilities(torch.from_numpy(trim_silence(wave))[None])[0]
-    spans = _windows(len(wave))
-    full = [s for s in spans if s[1] - s[0] == spans[0][1] - spans[0][0]]
-    rows = []
-    if full:
-        batch = torch.from_numpy(np.stack([wave[a:b] for a, b in full]))  # (W, 1 s)
-        rows.extend(probabilities(batch))
-    for a, b in spans[len(full) :]:
-        rows.extend(probabilities(torch.from_numpy(wave[a:b])[None]))
-    return {
-        "label": labels[int(overall.argmax())],
-        "probabilities": {label: float(p) for label, p in zip(labels, overall)},
-        "over_time": [
-            {
-                "start": a / SAMPLE_RATE,
-                "end": b / SAMPLE_RATE,
-                "label": labels[int(p.argmax())],
-                "probabilities": {label: float(q) for label, q in zip(labels, p)},
-            }
-            for (a, b), p in zip(spans, rows)
-        ],
-    }
-
-
-def predict_files(
-    model_ref, files: Iterable[AudioSource], device: str | torch.device | None = None
-) -> Iterator[dict]:
-    """For each file, ``{"file", "label", "probabilities", "over_time"}`` or ``{"file", "error"}``.
-
-    The checkpoint (folder, name or (model, card)) is loaded once; a file
-    that cannot be used yields its one-line error and the others go on.
-    """
-    device = torch.device(device) if device is not None else default_device()
-    model, card = load_model(model_ref, device)
-    for source in files:
-        name = str(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "upload")
-        try:
-            yield {"file": name, **predict_file(model, card, load_audio(source))}
-        except CrnnError as exc:
-            yield {"file": name, "error": str(exc)}

@@ -28,9 +28,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from crnn.core.audio import SAMPLE_RATE
+from crnn.analysis.representations import MODULES
+from crnn.core.corpora import canonical_label
+from crnn.core.defaults import SAMPLE_RATE
+from crnn.core.errors import CorpusError
 from crnn.core.features import HOP_LENGTH, compute, frame_times
-from crnn.analysis.probe import MODULES
 
 METHODS = ("integrated_gradients", "saliency")
 ALIASES = {"ig": "integrated_gradients"}
@@ -115,15 +117,29 @@ def _grad_context(device: torch.device):
     return torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def _resolve_target(target: int | str | None, labels: Sequence[str] | None, logits: Tensor) -> int:
+def target_index(target: int | str | None, labels: Sequence[str] | None, n_classes: int | None = None) -> int | None:
+    """The class index of ``target``: an index, its digits, a label of ``labels`` or a synonym of one ("happy").
+
+    None stays None (the predicted class). ValueError, in one sentence, for a
+    class the model does not have.
+    """
     if target is None:
-        return int(logits.argmax())
+        return None
+    if isinstance(target, str) and target.isdigit():
+        target = int(target)
     if isinstance(target, str):
-        if not labels or target not in labels:
-            raise ValueError(f"unknown target class {target!r}")
-        return list(labels).index(target)
-    if not 0 <= int(target) < logits.shape[-1]:
-        raise ValueError(f"target class {target} is out of range")
+        labels = list(labels or [])
+        if target not in labels:
+            try:
+                target = canonical_label(target)  # "happy" → "happiness", as the corpora name it
+            except CorpusError:
+                pass
+        if target not in labels:
+            raise ValueError(f"{target!r} is not one of the model's labels ({', '.join(labels) or 'none given'})")
+        return labels.index(target)
+    n = n_classes if n_classes is not None else len(labels or [])
+    if not 0 <= int(target) < n:
+        raise ValueError(f"target class {target} is out of range (the model has {n} classes)")
     return int(target)
 
 
@@ -149,13 +165,14 @@ def explain(
     """Attribute the model's score for ``target`` (default: the predicted class) to its input features.
 
     ``wave`` (N,) float32 at 16 kHz; ``target`` a class index or, with
-    ``labels``, a class name; ``method`` "integrated_gradients" (``n_steps``
-    Gauss-Legendre steps, with convergence delta) or "saliency" (|∂score/∂x|).
-    ``layers=True`` adds each module's conductance (another ``n_steps + 1``
-    forward/backward passes). Works in eval mode on CPU and CUDA.
+    ``labels``, a class name or a synonym of one (:func:`target_index`);
+    ``method`` "integrated_gradients" or "ig" (``n_steps`` Gauss-Legendre
+    steps, with convergence delta) or "saliency" (|∂score/∂x|). Attributions
+    are in logit units per input feature: (T, F) for log-Mel/MFCC models,
+    (N,) for waveform models. ``layers=True`` adds each module's conductance
+    (another ``n_steps + 1`` forward/backward passes). Works in eval mode on
+    CPU and CUDA.
     """
-    from captum.attr import IntegratedGradients, Saliency
-
     method = ALIASES.get(method, method)
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; use one of {METHODS}")
@@ -168,21 +185,11 @@ def explain(
         with _grad_context(device):
             x = fm.features().requires_grad_(True)  # (1, T, F) or (1, N)
             with torch.no_grad():
-                logits = fm(x)[0]
-            t = _resolve_target(target, labels, logits)
+                logits = fm(x)[0]  # (K,)
+            index = target_index(target, labels, logits.shape[-1])
+            t = int(logits.argmax()) if index is None else index
             baseline = torch.zeros_like(x).detach()
-            delta = diff = None
-            if method == "integrated_gradients":
-                ig = IntegratedGradients(fm)
-                attr, d = ig.attribute(
-                    x, baselines=baseline, target=t, n_steps=n_steps,
-                    internal_batch_size=n_steps, return_convergence_delta=True,
-                )
-                delta = float(d.sum())
-                with torch.no_grad():
-                    diff = float(logits[t] - fm(baseline)[0, t])
-            else:
-                attr = Saliency(fm).attribute(x, target=t, abs=True)
+            attr, delta, diff = _attribute(fm, x, baseline, t, method, n_steps, logits)
             modules = module_conductance(fm, x, baseline, t, n_steps) if layers else {}
     finally:
         model.train(was_training)
@@ -202,6 +209,22 @@ def explain(
         output_difference=diff,
         modules=modules,
     )
+
+
+def _attribute(
+    fm: FeatureModel, x: Tensor, baseline: Tensor, target: int, method: str, n_steps: int, logits: Tensor
+) -> tuple[Tensor, float | None, float | None]:
+    """(attributions shaped like x, IG convergence delta, F(x) − F(baseline)); the last two None for Saliency."""
+    from captum.attr import IntegratedGradients, Saliency
+
+    if method == "saliency":
+        return Saliency(fm).attribute(x, target=target, abs=True), None, None
+    attr, d = IntegratedGradients(fm).attribute(
+        x, baselines=baseline, target=target, n_steps=n_steps, internal_batch_size=n_steps, return_convergence_delta=True,
+    )
+    with torch.no_grad():
+        diff = float(logits[target] - fm(baseline)[0, target])
+    return attr, float(d.sum()), diff
 
 
 def module_conductance(fm: FeatureModel, x: Tensor, baseline: Tensor, target: int, n_steps: int = 32) -> dict[str, dict]:
@@ -235,45 +258,4 @@ def module_conductance(fm: FeatureModel, x: Tensor, baseline: Tensor, target: in
             "times": (np.arange(len(per_time)) + 0.5) * seconds / len(per_time),
             "per_time": per_time,
         }
-    return result
-
-
-def run_explain(
-    model_ref: str,
-    file: str,
-    *,
-    target: int | str | None = None,
-    method: str = "integrated_gradients",
-    n_steps: int = 32,
-    layers: bool = True,
-    figure: str | None = None,
-) -> dict:
-    """CLI entry: load a checkpoint (name or folder) and a recording, explain, return :meth:`Explanation.to_dict`.
-
-    ``target`` a label name or index (default: the prediction); ``figure``
-    (.html/.png) writes :func:`crnn.plots.attribution_heatmap`.
-    """
-    from crnn.core.audio import load_audio
-    from crnn.core.checkpoint import load_checkpoint
-
-    model, card = load_checkpoint(model_ref)
-    labels = card.get("labels")
-    if isinstance(target, str) and target.isdigit():
-        target = int(target)
-    if isinstance(target, str) and target not in labels:
-        from crnn.core.corpora import canonical_label
-        from crnn.core.errors import CorpusError, CrnnError
-
-        try:
-            target = canonical_label(target)  # "happy" → "happiness", as the corpora name it
-        except CorpusError:
-            pass
-    if isinstance(target, str) and target not in labels:
-        raise CrnnError(f"{target!r} is not one of the model's labels ({', '.join(labels)})")
-    expl = explain(model, load_audio(file), target=target, labels=labels, method=method, n_steps=n_steps, layers=layers)
-    result = {"model": card.get("model"), "file": str(file), **expl.to_dict()}
-    if figure is not None:
-        from crnn.plots import attribution_heatmap, save_figure
-
-        result["figure"] = str(save_figure(attribution_heatmap(expl), figure))
     return result

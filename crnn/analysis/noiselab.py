@@ -3,7 +3,7 @@
 Paper 001 (Sec. 7.2-7.3) compares models by how their accuracy survives noise
 at SNRs in [−10, 15] dB. Here one utterance is mixed with noise at a chosen
 SNR (:func:`crnn.core.noise.mix_at_snr`), and each module's mean-over-time
-representation (the same vectors as the probes, :func:`crnn.analysis.probe.utterance_vectors`)
+representation (the same vectors as the probes, :func:`crnn.analysis.representations.utterance_vectors`)
 for the clean and noisy versions is compared by cosine distance, together
 with the prediction before and after.
 """
@@ -18,7 +18,7 @@ from torch import nn
 
 from crnn.core.noise import COLOURS, coloured_noise, mix_at_snr
 from crnn.core.noise import snr_db as measured_snr_db
-from crnn.analysis.probe import MODULES, utterance_vectors
+from crnn.analysis.representations import MODULES, utterance_vectors
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -102,32 +102,3 @@ def noise_sweep(
     for row in rows:
         del row["noisy_wave"]
     return rows
-
-
-def run_noiselab(
-    model_ref: str,
-    file: str,
-    *,
-    noise: str = "pink",
-    snr_db: float = 5.0,
-    seed: int = 0,
-    figure: str | None = None,
-) -> dict:
-    """CLI entry: :func:`noise_shift` for a checkpoint (name or folder) and a recording.
-
-    ``noise`` is "white", "pink", "brown" or the path of a noise recording.
-    ``figure`` (.html/.png) writes :func:`crnn.plots.noise_figure`.
-    """
-    from crnn.core.audio import load_audio
-    from crnn.core.checkpoint import load_checkpoint
-
-    model, card = load_checkpoint(model_ref)
-    kind = noise if noise in COLOURS else load_audio(noise)
-    result = noise_shift(model, load_audio(file), kind, snr_db, labels=card.get("labels"), seed=seed)
-    del result["noisy_wave"]  # the CLI prints JSON; the samples would drown it
-    result = {"model": card.get("model"), "file": str(file), **result}
-    if figure is not None:
-        from crnn.plots import noise_figure, save_figure
-
-        result["figure"] = str(save_figure(noise_figure(result), figure))
-    return result

@@ -5,20 +5,20 @@ for the FST-CLDNN; a probe (LDA, ρ and the SVM for four modules and three
 labels) from cached representations ≤ 2 s; cells of a 4 s clip ≤ 0.5 s;
 Integrated Gradients with 32 steps on a 4 s clip ≤ 2 s. Also: Praat F0 (the
 project's pitch tracker) against ``librosa.pyin`` on a few clips, speed ratio
-and agreement on frames both call voiced. If ``crnn.bench.browser`` exists its
-``run()`` adds the app's timings under "app".
+and agreement on frames both call voiced. :func:`crnn.bench.browser.run` adds
+the app's timings under "app".
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-from crnn.core.defaults import DEFAULT_MODEL, RAVDESS
+from crnn.core.defaults import DEFAULT_MODEL, RAVDESS, SAMPLE_RATE
 from crnn.core.errors import CrnnError
 
 CLIP_SECONDS = 4.0
@@ -29,22 +29,22 @@ def _goal(value: float, goal: float, unit: str, higher_is_better: bool = False) 
     return {"value": round(float(value), 4), "goal": goal, "unit": unit, "ok": bool(ok)}
 
 
-def _model(name: str):
-    """The trained checkpoint if there is one, else the untrained architecture (speed is the same)."""
+def _model(name: str) -> tuple[torch.nn.Module, bool]:
+    """(model in eval mode, trained?): the trained checkpoint if there is one, else the untrained architecture
+    (speed is the same)."""
     from crnn.core.checkpoint import load_checkpoint
 
     try:
-        model, card = load_checkpoint(name)
-        return model.eval(), card.get("labels"), True
+        return load_checkpoint(name)[0], True
     except CrnnError:
         from crnn.core.models import build_model
 
-        return build_model(name, 8).eval(), None, False
+        return build_model(name, 8).eval(), False
 
 
 def _clip(corpus) -> np.ndarray:
     """A 4 s clip: the first utterance of the corpus at least that long (else looped)."""
-    from crnn.core.audio import SAMPLE_RATE, load_audio
+    from crnn.core.audio import load_audio
 
     n = int(CLIP_SECONDS * SAMPLE_RATE)
     path = next((u.path for u in corpus.utterances if u.duration >= CLIP_SECONDS), corpus.utterances[0].path)
@@ -60,7 +60,6 @@ def f0_agreement(waves: list[np.ndarray]) -> dict:
     """
     import librosa
 
-    from crnn.core.audio import SAMPLE_RATE
     from crnn.core.features import HOP_LENGTH, frame_times
     from crnn.core.prosody import F0_MAX_HZ, F0_MIN_HZ, f0_hz
 
@@ -93,6 +92,53 @@ def f0_agreement(waves: list[np.ndarray]) -> dict:
     }
 
 
+def _seconds(fn: Callable, *args, **kwargs) -> float:
+    """Wall-clock seconds of one call ``fn(*args, **kwargs)``."""
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def _timed_probe(reps) -> dict:
+    """Seconds for the LDA of every module × label and the probe with the speaker SVM (goal ≤ 2 s), and without it."""
+    from crnn.analysis.probe import LABELS, probe_projections, probe_scores
+
+    def everything() -> None:
+        probe_projections(reps)
+        probe_scores(reps, svm_labels=LABELS)
+
+    out = _goal(_seconds(everything), 2.0, "s")
+    out["without_speaker_svm_s"] = round(_seconds(probe_scores, reps), 3)
+    return out
+
+
+def _timed_cells(net, clip: np.ndarray) -> dict:
+    """Seconds for the cells × prosody correlations of a 4 s clip, its prosody tracks given (goal ≤ 0.5 s)."""
+    from crnn.analysis.cells import cell_correlations
+    from crnn.core.prosody import prosody_tracks
+
+    tracks = prosody_tracks(clip)
+    out = _goal(_seconds(cell_correlations, net, clip, tracks=tracks), 0.5, "s")
+    out["prosody_tracks_s"] = round(_seconds(prosody_tracks, clip), 3)
+    return out
+
+
+def _timed_ig(net, clip: np.ndarray) -> dict:
+    """Seconds for Integrated Gradients with 32 steps on a 4 s clip (goal ≤ 2 s)."""
+    from crnn.analysis.explain import explain
+
+    explain(net, clip[:16000], method="saliency")  # imports Captum outside the timing
+    return _goal(_seconds(explain, net, clip, n_steps=32), 2.0, "s")
+
+
+def _step(steps: dict, name: str, fn: Callable[[], dict]) -> None:
+    """``steps[name] = fn()``, or {"error": message}: a benchmark reports what broke and goes on."""
+    try:
+        steps[name] = fn()
+    except Exception as exc:
+        steps[name] = {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def run_bench(
     model: str = DEFAULT_MODEL, corpus: str | Path | None = None, n_f0_clips: int = 3, app: bool = True
 ) -> dict:
@@ -100,93 +146,37 @@ def run_bench(
 
     Each entry that has a goal is {"value", "goal", "unit", "ok"}; a step
     that fails reports {"error": message} and the others still run.
-    ``app=False`` skips the browser timings of ``crnn.bench.browser``.
+    ``app=False`` skips the browser timings of :mod:`crnn.bench.browser`.
     """
+    from crnn.core.audio import load_audio
     from crnn.core.corpora import read_corpus
+    from crnn.tasks.probe import module_representations
 
     corpus_path = Path(corpus) if corpus is not None else RAVDESS
     if not corpus_path.exists():
         raise CrnnError(f"benchmark corpus {corpus_path} does not exist")
     data = read_corpus(corpus_path)
-    net, labels, trained = _model(model)
-    result: dict = {
-        "model": model,
-        "trained_checkpoint": trained,
-        "corpus": data.name,
-        "utterances": len(data),
-        "audio_seconds": round(data.total_seconds, 1),
-        "torch_threads": torch.get_num_threads(),
-    }
-    steps = {}
+    net, trained = _model(model)
+    result: dict = {"model": model, "trained_checkpoint": trained, "corpus": data.name, "utterances": len(data),
+                    "audio_seconds": round(data.total_seconds, 1), "torch_threads": torch.get_num_threads()}
+    steps: dict = {}
+    reps = []
 
-    def step(name, fn):
-        try:
-            steps[name] = fn()
-        except Exception as exc:  # a benchmark reports what broke and goes on
-            steps[name] = {"error": f"{type(exc).__name__}: {exc}"}
+    def extraction() -> dict:
+        seconds = _seconds(lambda: reps.append(module_representations(net, data, use_cache=False)))  # decoding included
+        return _goal(data.total_seconds / seconds, 50.0, "× real time", higher_is_better=True)
 
-    from crnn.analysis import probe
-
-    reps_box = {}
-
-    def extract():
-        start = time.perf_counter()
-        reps_box["reps"] = probe.module_representations(net, data, use_cache=False)
-        return _goal(data.total_seconds / (time.perf_counter() - start), 50.0, "× real time", higher_is_better=True)
-
-    def probe_step():
-        reps = reps_box["reps"]
-        start = time.perf_counter()
-        for X in reps.modules.values():
-            for label in probe.LABELS:
-                y = reps.labels(label)
-                probe.lda_projection(X[y != probe.UNKNOWN], y[y != probe.UNKNOWN])
-        probe.probe_scores(reps, svm_labels=probe.LABELS)
-        with_speaker = time.perf_counter() - start
-        start = time.perf_counter()
-        probe.probe_scores(reps)
-        out = _goal(with_speaker, 2.0, "s")
-        out["without_speaker_svm_s"] = round(time.perf_counter() - start, 3)
-        return out
-
+    _step(steps, "extract_representations", extraction)
+    if reps:
+        _step(steps, "probe_from_cached", lambda: _timed_probe(reps[0]))
     clip = _clip(data)
-
-    def cells_step():
-        from crnn.analysis.cells import cell_correlations
-        from crnn.core.prosody import prosody_tracks
-
-        tracks = prosody_tracks(clip)
-        start = time.perf_counter()
-        cell_correlations(net, clip, tracks=tracks)
-        out = _goal(time.perf_counter() - start, 0.5, "s")
-        start = time.perf_counter()
-        prosody_tracks(clip)
-        out["prosody_tracks_s"] = round(time.perf_counter() - start, 3)
-        return out
-
-    def ig_step():
-        from crnn.analysis.explain import explain
-
-        explain(net, clip[:16000], method="saliency")  # imports Captum outside the timing
-        start = time.perf_counter()
-        explain(net, clip, n_steps=32)
-        return _goal(time.perf_counter() - start, 2.0, "s")
-
-    step("extract_representations", extract)
-    if "reps" in reps_box:
-        step("probe_from_cached", probe_step)
-    step("cells_4s", cells_step)
-    step("integrated_gradients_32_steps_4s", ig_step)
-    step("f0_praat_vs_pyin", lambda: f0_agreement([_clip_of(u) for u in data.utterances[:: max(1, len(data) // n_f0_clips)][:n_f0_clips]]))
-    if app and importlib.util.find_spec("crnn.bench.browser") is not None:
+    _step(steps, "cells_4s", lambda: _timed_cells(net, clip))
+    _step(steps, "integrated_gradients_32_steps_4s", lambda: _timed_ig(net, clip))
+    f0_clips = data.utterances[:: max(1, len(data) // n_f0_clips)][:n_f0_clips]
+    _step(steps, "f0_praat_vs_pyin", lambda: f0_agreement([load_audio(u.path) for u in f0_clips]))
+    if app:
         from crnn.bench import browser
 
-        step("app", bench_app.run)
+        _step(steps, "app", browser.run)
     result["steps"] = steps
     return result
-
-
-def _clip_of(utterance) -> np.ndarray:
-    from crnn.core.audio import load_audio
-
-    return load_audio(utterance.path)

@@ -7,11 +7,19 @@ Loading never unpickles anything: weights are safetensors, the rest is JSON,
 and the model is rebuilt from the registry. Every problem a user can cause
 (unknown name, missing file, tampered weights, wrong shapes) is a
 :class:`~crnn.core.errors.CheckpointError` with one sentence.
+
+Saving replaces a checkpoint as a whole (:func:`crnn.core.fileio.atomic_folder`):
+the new one is written into a hidden sibling folder (``.<name>.new-*``), the
+old folder is renamed aside (``.<name>.old-*``), the new one renamed in, and
+the old one removed. A kill at any point leaves one whole checkpoint: in
+place, or aside, from where the next load or save renames it back. Temporary files and folders that a killed
+writer left are removed by the next load or save once they are an hour old.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import subprocess
@@ -21,7 +29,16 @@ from typing import TYPE_CHECKING
 
 from crnn.core.defaults import CARD, CHECKPOINT_DIR, DEFAULT_MODEL, PROJECT_DIR, WEIGHTS
 from crnn.core.errors import CheckpointError
-from crnn.core.fileio import atomic_write_bytes, atomic_write_json
+from crnn.core.fileio import (
+    atomic_folder,
+    atomic_write_bytes,
+    atomic_write_json,
+    recover_folder,
+    remove_stale,
+    remove_stale_folders,
+    shown_path,
+    write_durably,
+)
 
 # torch, safetensors and the model registry are imported by the functions that
 # need them: listing checkpoints and reading cards (the app's sidebar) stay light.
@@ -30,6 +47,17 @@ if TYPE_CHECKING:
     from torch import nn
 
 FORMAT = "crnn-lens/1"
+STALE_AFTER_S = 3600.0  # temporary files and folders older than this belong to a killed writer
+# Temporary names inside a checkpoint folder: atomic_path's ".<stem>.*" for the two files,
+# and the ".epoch-*" of resume states that older versions kept in the folder.
+TEMP_PREFIXES = (f".{Path(WEIGHTS).stem}.", f".{Path(CARD).stem}.", ".epoch-")
+LEGACY_RESUME = "resume"  # where older versions kept resume states inside the checkpoint folder
+
+__all__ = [
+    "CARD", "CHECKPOINT_DIR", "DEFAULT_MODEL", "FORMAT", "WEIGHTS", "atomic_write_bytes", "atomic_write_json",
+    "checkpoint_hash", "code_version", "list_checkpoints", "load_checkpoint", "read_card", "resolve_model",
+    "save_checkpoint", "sha256_bytes", "state_dict_bytes", "tidy",
+]  # fmt: skip
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -73,41 +101,92 @@ def state_dict_bytes(model: nn.Module) -> bytes:
     return save_safetensors(tensors)
 
 
-def save_checkpoint(model: nn.Module, card: dict, folder: str | Path) -> Path:
-    """Write ``model.safetensors`` then ``card.json`` (with ``weights_sha256``) into ``folder``.
+# --- saving ------------------------------------------------------------------------------------
 
-    Each file is replaced atomically; other files in the folder (e.g. probe
-    bundles) are left alone. The weights go first, so a crash in between
-    leaves a card whose hash no longer matches, which loading refuses.
-    Returns the folder.
+
+def save_checkpoint(model: nn.Module, card: dict, folder: str | Path) -> Path:
+    """Write ``model.safetensors`` and ``card.json`` (with ``weights_sha256``) as checkpoint ``folder``.
+
+    An existing checkpoint there is replaced as a whole (see the module
+    docstring), so a kill at any instant leaves either the old or the new
+    one loadable; other files in it (e.g. probe bundles) are carried over as
+    hard links. A folder that exists but holds no card has no checkpoint to
+    lose: the two files are written into it, the card last. A symlinked
+    folder is replaced where it points, and the link kept. Returns ``folder``.
     """
     folder = Path(folder)
     data = state_dict_bytes(model)
-    card = dict(card)
-    card["format"] = FORMAT
+    card = {**card, "format": FORMAT, "weights_sha256": sha256_bytes(data)}
     card.setdefault("code_version", code_version())
-    card["weights_sha256"] = sha256_bytes(data)
-    atomic_write_bytes(folder / WEIGHTS, data)
-    atomic_write_json(folder / CARD, card)
+    text = (json.dumps(card, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    target = folder.resolve()
+    tidy(target)
+    if target.exists() and not target.is_dir():
+        raise CheckpointError(f"{shown_path(folder)} is a file, not a checkpoint folder")
+    if target.is_dir() and not (target / CARD).is_file():
+        atomic_write_bytes(target / WEIGHTS, data)  # the card last: without it the folder is no checkpoint
+        atomic_write_bytes(target / CARD, text)
+        return folder
+    with atomic_folder(target, carry_over=_is_extra) as staging:
+        write_durably(staging / WEIGHTS, data)
+        write_durably(staging / CARD, text)
     return folder
+
+
+def _is_extra(name: str) -> bool:
+    """A file of the checkpoint folder that is neither the checkpoint nor a temporary file."""
+    return name not in (WEIGHTS, CARD) and not name.startswith(TEMP_PREFIXES)
+
+
+def _is_whole(folder: Path) -> bool:
+    """True if ``folder`` holds a card and the weights it names (their SHA-256 matches)."""
+    try:
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        return isinstance(card, dict) and _hash_file(folder / WEIGHTS)[0] == card.get("weights_sha256")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def tidy(folder: str | os.PathLike) -> None:
+    """Recover a checkpoint whose save was killed, and remove temporary files killed writers left.
+
+    Only entries older than :data:`STALE_AFTER_S` seconds are removed, so a
+    writer still at work keeps its files. Called by every load and save;
+    failures (a read-only folder) are ignored.
+    """
+    target = Path(folder)
+    recover_folder(target, _is_whole)
+    remove_stale(target, TEMP_PREFIXES, STALE_AFTER_S)
+    remove_stale(target / LEGACY_RESUME, TEMP_PREFIXES, STALE_AFTER_S)
+    remove_stale_folders(target, STALE_AFTER_S)
+
+
+# --- loading -----------------------------------------------------------------------------------
 
 
 def resolve_model(name_or_dir: str | os.PathLike) -> Path:
     """A checkpoint folder: an existing folder as given, or ``checkpoints/<name>`` for a model name."""
     path = Path(name_or_dir)
+    recover_folder(path.resolve(), _is_whole)
     if path.is_dir():
         return path
     text = str(name_or_dir)
+    if path.exists():
+        raise CheckpointError(f"{shown_path(path)} is a file, not a checkpoint folder")
     if os.sep in text or "/" in text:
-        raise CheckpointError(f"checkpoint folder {text} does not exist")
+        raise CheckpointError(f"checkpoint folder {shown_path(path)} does not exist")
     folder = CHECKPOINT_DIR / text
+    recover_folder(folder, _is_whole)
     if folder.is_dir():
         return folder
     import crnn.core.models as models
 
     if text not in models.REGISTRY:
         raise CheckpointError(f"unknown model {text!r}; see `crnn models` for the names")
-    raise CheckpointError(f"model {text} has no trained checkpoint in {CHECKPOINT_DIR}; train it with `crnn train --model {text} --corpus PATH`")
+    raise CheckpointError(
+        f"model {text} has no trained checkpoint in {shown_path(CHECKPOINT_DIR)}; "
+        f"train it with `crnn train --model {text} --corpus PATH`"
+    )
 
 
 def read_card(folder: str | os.PathLike) -> dict:
@@ -125,48 +204,85 @@ def read_card(folder: str | os.PathLike) -> dict:
     return card
 
 
-def checkpoint_hash(folder: str | os.PathLike) -> str:
-    """SHA-256 (hex) of the checkpoint's weights file: identifies a trained model for caches."""
-    path = resolve_model(folder) / WEIGHTS
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {Path(folder).name} has no {WEIGHTS}")
+def _hash_file(path: Path) -> tuple[str, os.stat_result]:
+    """(SHA-256 hex, status of the very file that was hashed), reading 1 MB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    return digest.hexdigest(), st
 
 
-def load_checkpoint(folder_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a trained model from its folder (or registry name); returns (model in eval mode, card)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
+# Weights files already verified in this process: (path, device, inode, size, mtime) → SHA-256.
+# A replaced file has another inode or mtime, so it is verified again.
+_VERIFIED: dict[tuple, str] = {}
 
+
+def _stamp(path: Path, st: os.stat_result) -> tuple:
+    if len(_VERIFIED) > 1024:  # a long-lived app process: forget, at worst a file is hashed again
+        _VERIFIED.clear()
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def checkpoint_hash(folder_or_model: str | os.PathLike | nn.Module) -> str:
+    """The SHA-256 (hex) of a checkpoint's weights, as its card records it: identifies a trained model.
+
+    Accepts a checkpoint folder or name, or a model returned by
+    :func:`load_checkpoint` (which carries its card). The weights file is
+    hashed only if this process has not already verified it (a load does),
+    and :class:`CheckpointError` is raised if it does not match the card.
+    """
+    card = getattr(folder_or_model, "card", None)
+    if isinstance(card, dict) and card.get("weights_sha256"):
+        return card["weights_sha256"]
+    folder = resolve_model(folder_or_model)
+    card = read_card(folder)
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {folder.name} has no {WEIGHTS}")
+    expected = card.get("weights_sha256")
+    if _VERIFIED.get(_stamp(path, path.stat())) != expected:
+        digest, st = _hash_file(path)
+        if digest != expected:
+            raise CheckpointError(f"checkpoint {folder.name}: the weights do not match the card's SHA-256 (changed or damaged)")
+        _VERIFIED[_stamp(path, st)] = digest
+    return expected
+
+
+def _card_model(card: dict, folder: Path) -> tuple[str, list[str], dict]:
+    """(registry name, labels, model keyword arguments) from a card, or CheckpointError."""
     import crnn.core.models as models
 
-    folder = resolve_model(folder_or_name)
-    card = read_card(folder)
     name = card.get("model")
     if name not in models.REGISTRY:
         raise CheckpointError(f"checkpoint {folder.name} names unknown model {name!r}")
     labels = card.get("labels")
     if not isinstance(labels, list) or not labels:
         raise CheckpointError(f"checkpoint {folder.name}: the card lists no labels")
-    weights_path = folder / WEIGHTS
-    if not weights_path.is_file():
-        raise CheckpointError(f"checkpoint {folder.name} has no {WEIGHTS}")
-    data = weights_path.read_bytes()
-    if sha256_bytes(data) != card.get("weights_sha256"):
-        raise CheckpointError(f"checkpoint {folder.name}: the weights do not match the card's SHA-256 (changed or damaged)")
-    try:
-        tensors = load_safetensors(data)
-    except (SafetensorError, ValueError, RuntimeError):
-        raise CheckpointError(f"checkpoint {folder.name}: {WEIGHTS} is not a valid safetensors file") from None
     kwargs = card.get("model_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"checkpoint {folder.name}: the card's model_kwargs is not a mapping")
+    return name, labels, kwargs
+
+
+def _build(name: str, n_classes: int, kwargs: dict, folder: Path) -> nn.Module:
+    """The model as the card describes it: keys the card lacks take the class defaults, not a variant's."""
+    import crnn.core.models as models
+
     try:
-        model = models.build_model(name, len(labels), **kwargs)
+        if "from_card" in inspect.signature(models.build_model).parameters:
+            return models.build_model(name, n_classes, from_card=True, **kwargs)
+        # Until build_model has from_card (and for test doubles without it).
+        spec = models.REGISTRY.get(name)
+        if hasattr(spec, "cls"):
+            return spec.cls(n_classes, **kwargs)
+        return models.build_model(name, n_classes, **kwargs)
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {folder.name}: cannot build {name} with the card's settings ({exc})") from None
+
+
+def _check_shapes(model: nn.Module, tensors: dict, name: str, folder: Path) -> None:
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected.keys() != found.keys():
@@ -179,15 +295,61 @@ def load_checkpoint(folder_or_name: str | os.PathLike, device: str | torch.devic
             raise CheckpointError(
                 f"checkpoint {folder.name}: tensor {key} has shape {list(found[key])}, model {name} needs {list(shape)}"
             )
-    model.load_state_dict(tensors, strict=True)
-    return model.to(device).eval(), card
 
+
+def _read_weights(folder: Path, card: dict) -> dict:
+    """The weights as tensors: the file is read once and those bytes hashed once against the card."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {folder.name} has no {WEIGHTS}")
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        data = fh.read()
+    if sha256_bytes(data) != card.get("weights_sha256"):
+        raise CheckpointError(f"checkpoint {folder.name}: the weights do not match the card's SHA-256 (changed or damaged)")
+    _VERIFIED[_stamp(path, st)] = card["weights_sha256"]
+    try:
+        return load_safetensors(data)
+    except (SafetensorError, ValueError, RuntimeError):
+        raise CheckpointError(f"checkpoint {folder.name}: {WEIGHTS} is not a valid safetensors file") from None
+
+
+def load_checkpoint(name_or_folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The one model loader: rebuild a trained model from its folder or registry name.
+
+    Returns (model in eval mode on ``device``, card). The weights file is
+    read once and verified against the card's SHA-256; the model is built
+    from the card's ``model_kwargs``, gets the card as ``model.card``, and its
+    front-end gets the card's feature normalisation (cards without one:
+    per-utterance, as all models were trained before normalisation modes).
+    """
+    folder = resolve_model(name_or_folder)
+    tidy(folder)
+    card = read_card(folder)
+    name, labels, kwargs = _card_model(card, folder)
+    tensors = _read_weights(folder, card)
+    model = _build(name, len(labels), kwargs, folder)
+    _check_shapes(model, tensors, name, folder)
+    model.load_state_dict(tensors, strict=True)
+    frontend = getattr(model, "frontend", None)
+    if hasattr(frontend, "load_norm_card"):
+        try:
+            frontend.load_norm_card(card.get("normalisation"))
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {folder.name}: the card's normalisation does not fit ({exc})") from None
+    model.card = card
+    return model.to(device).eval(), card
 
 def list_checkpoints(root: str | os.PathLike = CHECKPOINT_DIR) -> list[dict]:
     """Every checkpoint folder under ``root``: [{"name", "path", "card"}], or "error" instead of "card"."""
     root = Path(root)
     found = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+    # Hidden folders are a save's temporary copies (".<name>.new-…"), not checkpoints.
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+    for folder in folders:
         if not (folder / CARD).is_file():
             continue
         entry = {"name": folder.name, "path": str(folder)}

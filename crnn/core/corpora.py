@@ -2,7 +2,8 @@
 
 :func:`read_corpus` looks at a folder (or a CSV manifest) and recognises the
 layout of RAVDESS, Berlin EmoDB, CREMA-D, TESS, eNTERFACE'05, a folder per
-emotion label, or a CSV manifest. Every corpus becomes a :class:`Corpus` of
+emotion label, or a CSV manifest (the layouts live in
+:mod:`crnn.core.corpus_layouts`). Every corpus becomes a :class:`Corpus` of
 :class:`Utterance` rows whose emotion is mapped into one vocabulary,
 :data:`EMOTIONS`, so that corpora can be compared.
 
@@ -12,98 +13,57 @@ under a second. Files that are found but cannot be used (not audio, too short,
 a name that does not follow the corpus's pattern, an unknown label) are listed
 in :attr:`Corpus.unreadable` as ``"relative/path: reason"``; when no file at
 all is usable, :class:`~crnn.core.errors.CorpusError` is raised instead.
+
+A server that reads corpora named by its users passes ``allowed_roots``: then
+every file read (audio, manifest, speaker list), with symlinks followed, must
+lie inside one of those folders, and messages show paths relative to the
+corpus folder only.
 """
 
 from __future__ import annotations
 
-import csv
 import os
-import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import soundfile as sf
 
 from crnn.core.audio import AUDIO_SUFFIXES, MIN_SECONDS
-from crnn.core.errors import CorpusError
-
-EMOTIONS = (
-    "anger",
-    "boredom",
-    "calm",
-    "disgust",
-    "excitement",
-    "fear",
-    "frustration",
-    "happiness",
-    "neutral",
-    "sadness",
-    "surprise",
+from crnn.core.corpus_layouts import (
+    CREMA_DEMOGRAPHICS,
+    Confine,
+    CSV_COLUMNS,
+    CSV_OPTIONAL,
+    EMODB_FEMALE,
+    EMODB_MALE,
+    EMOTIONS,
+    GENDERS,
+    NAMED_BY_FILE,
+    RAVDESS_EMOTIONS,
+    UNKNOWN,
+    VIDEO_SUFFIXES,
+    Parser,
+    canonical_label,
+    csv_header,
+    csv_rows,
+    detect_layout,
+    drop_duplicates,
+    gender_of,
+    read_speaker_csv,
+    try_label,
 )
-GENDERS = ("female", "male", "unknown")
-UNKNOWN = "unknown"
+from crnn.core.errors import CorpusError
+from crnn.core.fileio import shown_path
 
-# Spellings and corpus codes of each emotion, lower-cased. Single letters are
-# Berlin EmoDB's German initials (W Wut, L Langeweile, E Ekel, A Angst,
-# F Freude, T Trauer, N neutral); two letters are eNTERFACE'05's; three
-# letters CREMA-D's and IEMOCAP's.
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "anger": ("angry", "ang", "an", "w", "mad"),
-    "boredom": ("bored", "bor", "l"),
-    "calm": ("cal",),
-    "disgust": ("disgusted", "dis", "di", "e"),
-    "excitement": ("excited", "exc"),
-    "fear": ("fearful", "fea", "fe", "a", "afraid", "scared"),
-    "frustration": ("frustrated", "fru"),
-    "happiness": ("happy", "hap", "ha", "f", "joy"),
-    "neutral": ("neu", "n"),
-    "sadness": ("sad", "sa", "t"),
-    "surprise": ("surprised", "sur", "su", "ps", "pleasant surprise", "pleasant surprised"),
-}
-_LABELS: dict[str, str] = {e: e for e in EMOTIONS} | {
-    alias: emotion for emotion, aliases in _ALIASES.items() for alias in aliases
-}
+__all__ = [
+    "CREMA_DEMOGRAPHICS", "CSV_COLUMNS", "CSV_OPTIONAL", "EMODB_FEMALE", "EMODB_MALE", "EMOTIONS",
+    "GENDERS", "RAVDESS_EMOTIONS", "UNKNOWN", "VIDEO_SUFFIXES", "Corpus", "Utterance",
+    "canonical_label", "describe", "read_corpus", "read_manifest",
+]  # fmt: skip
 
-RAVDESS_EMOTIONS = {
-    "01": "neutral", "02": "calm", "03": "happiness", "04": "sadness",
-    "05": "anger", "06": "fear", "07": "disgust", "08": "surprise",
-}  # fmt: skip
-EMODB_MALE = frozenset({"03", "10", "11", "12", "15"})
-EMODB_FEMALE = frozenset({"08", "09", "13", "14", "16"})
-VIDEO_SUFFIXES = (".avi",)  # eNTERFACE'05 ships audio inside video files
-CREMA_DEMOGRAPHICS = "VideoDemographics.csv"
-CSV_COLUMNS = ("path", "label", "speaker", "gender")
-CSV_OPTIONAL = ("arousal", "valence")
-
-
-def canonical_label(name: str) -> str:
-    """Map an emotion name or corpus code ("angry", "ANG", "W", "ps") into :data:`EMOTIONS`.
-
-    Case, spaces, hyphens and underscores are ignored. Raises
-    :class:`CorpusError` for a label outside the vocabulary.
-    """
-    label = _try_label(name)
-    if label is None:
-        raise CorpusError(
-            f"unknown emotion label {name!r}; known labels are {', '.join(EMOTIONS)}"
-        )
-    return label
-
-
-def _try_label(name: str) -> str | None:
-    key = re.sub(r"[\s_\-]+", " ", str(name).strip().lower())
-    return _LABELS.get(key)
-
-
-def _gender(value: str) -> str:
-    key = str(value).strip().lower()
-    if key in ("f", "female", "woman", "w"):
-        return "female"
-    if key in ("m", "male", "man"):
-        return "male"
-    return UNKNOWN
+Roots = Sequence[str | os.PathLike] | None  # folders reading is confined to; None: anywhere
 
 
 @dataclass(frozen=True)
@@ -190,96 +150,32 @@ def describe(corpus: Corpus) -> dict:
     }
 
 
-# --- reading ---------------------------------------------------------------------------------
+# --- confinement -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Meta:
-    """What a file name (or its folders) says about one utterance."""
+def _confiner(allowed_roots: Roots, base: Path) -> Confine | None:
+    """None without ``allowed_roots``; else a check that a path, symlinks followed, lies inside one.
 
-    speaker: str
-    gender: str
-    emotion: str
+    The check's message shows the path as it lies in the corpus folder
+    ``base`` (a link's own name, never where it points, nor the roots).
+    """
+    if allowed_roots is None:
+        return None
+    roots = [Path(r).expanduser().resolve() for r in allowed_roots]
 
+    def confine(path: Path) -> None:
+        real = path.resolve()
+        if not any(real.is_relative_to(r) for r in roots):
+            shown = Path(os.path.relpath(path, base)).as_posix() if path.is_absolute() else path.as_posix()
+            raise CorpusError(f"{shown}: outside the folders corpora may be read from")
 
-_Parser = Callable[[Path, Path], "_Meta | str"]  # (file, root) → metadata or why it does not fit
-
-_RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
-_EMODB = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])$")
-_CREMA = re.compile(r"^(\d{4})_([A-Z]{3})_(ANG|DIS|FEA|HAP|NEU|SAD)_([A-Z]{1,2})$")
-_TESS = re.compile(r"^([OY])AF?_([A-Za-z]+)_(.+)$")  # "OA_bite_neutral" occurs in the release
-_TESS_FOLDER = re.compile(r"^([OY])AF_(.+)$", re.IGNORECASE)
-_ENTERFACE = re.compile(r"^s(\d+)_(an|di|fe|ha|sa|su)_(\d+)", re.IGNORECASE)
-_SUBJECT = re.compile(r"^subject\s*(\d+)$", re.IGNORECASE)
-
-
-def _ravdess(path: Path, root: Path) -> _Meta | str:
-    m = _RAVDESS.match(path.stem)
-    if not m or m.group(3) not in RAVDESS_EMOTIONS:
-        return "name does not follow RAVDESS's 03-01-EE-II-SS-RR-AA pattern"
-    actor = m.group(7)
-    gender = "male" if int(actor) % 2 == 1 else "female"
-    return _Meta(actor, gender, RAVDESS_EMOTIONS[m.group(3)])
+    return confine
 
 
-def _emodb(path: Path, root: Path) -> _Meta | str:
-    m = _EMODB.match(path.stem)
-    if not m:
-        return "name does not follow EmoDB's 03a01Wa pattern"
-    speaker = m.group(1)
-    gender = "male" if speaker in EMODB_MALE else "female" if speaker in EMODB_FEMALE else UNKNOWN
-    return _Meta(speaker, gender, canonical_label(m.group(3)))
+# --- reading -----------------------------------------------------------------------------------
 
 
-def _crema(demographics: dict[str, str]) -> _Parser:
-    def parse(path: Path, root: Path) -> _Meta | str:
-        m = _CREMA.match(path.stem)
-        if not m:
-            return "name does not follow CREMA-D's 1001_DFA_ANG_XX pattern"
-        speaker = m.group(1)
-        return _Meta(speaker, demographics.get(speaker, UNKNOWN), canonical_label(m.group(3)))
-
-    return parse
-
-
-def _tess(path: Path, root: Path) -> _Meta | str:
-    m = _TESS.match(path.stem)
-    emotion = _try_label(m.group(3)) if m else None
-    if m and emotion:
-        return _Meta(f"{m.group(1).upper()}AF", "female", emotion)
-    folder = _TESS_FOLDER.match(path.parent.name)
-    emotion = _try_label(folder.group(2)) if folder else None
-    if folder and emotion:
-        return _Meta(f"{folder.group(1).upper()}AF", "female", emotion)
-    return "name does not follow TESS's OAF_word_emotion pattern"
-
-
-def _enterface(path: Path, root: Path) -> _Meta | str:
-    m = _ENTERFACE.match(path.stem)
-    if not m:
-        return "name does not follow eNTERFACE's s1_an_1 pattern"
-    subject = next(
-        (s.group(1) for part in path.relative_to(root).parts[:-1] if (s := _SUBJECT.match(part))),
-        m.group(1),
-    )
-    return _Meta(f"{int(subject):02d}", UNKNOWN, canonical_label(m.group(2)))
-
-
-def _folders(speakers: dict[str, tuple[str, str]]) -> _Parser:
-    """Label from the nearest enclosing folder named after an emotion; speakers from a CSV."""
-
-    def parse(path: Path, root: Path) -> _Meta | str:
-        rel = path.relative_to(root)
-        emotion = next((e for part in reversed(rel.parts[:-1]) if (e := _try_label(part))), None)
-        if emotion is None:
-            return "not inside a folder named after an emotion"
-        speaker, gender = speakers.get(rel.as_posix(), (UNKNOWN, UNKNOWN))
-        return _Meta(speaker, gender, emotion)
-
-    return parse
-
-
-def read_corpus(path: str | os.PathLike) -> Corpus:
+def read_corpus(path: str | os.PathLike, *, allowed_roots: Roots = None) -> Corpus:
     """Read a corpus folder, or a CSV manifest, into a :class:`Corpus`.
 
     The layout is recognised from file names: RAVDESS
@@ -294,34 +190,68 @@ def read_corpus(path: str | os.PathLike) -> Corpus:
     :func:`read_manifest`. When the same recording is present in several
     formats (CREMA-D's AudioWAV and AudioMP3), the lossless copy is kept.
 
+    ``allowed_roots`` (None: no check) confines reading: the folder and every
+    file read from it, symlinks followed, must lie inside one of these folders.
+
     Raises :class:`CorpusError` if the path is missing, holds no audio, has a
-    layout none of these match, or if no file in it is usable.
+    layout none of these match, leaves ``allowed_roots``, or if no file in it
+    is usable. Messages show paths relative to the corpus folder.
     """
-    root = Path(path).expanduser()
-    if root.is_file() and root.suffix.lower() == ".csv":
-        return read_manifest(root)
-    if root.is_file():
-        raise CorpusError(f"{root} is a single file; pass a corpus folder or a CSV manifest")
-    if not root.is_dir():
-        raise CorpusError(f"{root}: no such folder or CSV manifest")
-    root = root.resolve()
+    given = Path(path).expanduser()
+    shown = shown_path(given)
+    if given.is_file() and given.suffix.lower() == ".csv":
+        return read_manifest(given, allowed_roots=allowed_roots)
+    if given.is_file():
+        raise CorpusError(f"{shown} is a single file; pass a corpus folder or a CSV manifest")
+    if not given.is_dir():
+        raise CorpusError(f"{shown}: no such folder or CSV manifest")
+    root = given.resolve()
+    confine = _confiner(allowed_roots, root)
+    if confine is not None:
+        try:
+            confine(root)
+        except CorpusError:
+            raise CorpusError(f"{shown}: outside the folders corpora may be read from") from None
+    manifest, speaker_csv = _folder_csvs(root, shown, confine)
+    if manifest is not None:
+        return read_manifest(manifest, allowed_roots=allowed_roots)
+    files = _media_files(root, shown, confine)
+    audio = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+    video = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+    name, parser, candidates = detect_layout(root, audio, video, speaker_csv, shown, confine)
+    if name in NAMED_BY_FILE:
+        candidates = drop_duplicates(candidates)
+    utterances, unreadable = _read_files(name, parser, candidates, root)
+    if not utterances:
+        raise CorpusError(
+            f"{shown}: none of its {len(candidates)} {name} files is usable (first problem: {unreadable[0]})"
+        )
+    return Corpus(name, root, utterances, unreadable)
 
+
+def _folder_csvs(root: Path, shown: str, confine: Confine | None) -> tuple[Path | None, dict[str, tuple[str, str]]]:
+    """The folder's CSV manifest (or None) and, without one, its speaker list (path → speaker, gender)."""
     csvs = [p for p in sorted(root.glob("*.csv")) if p.name.lower() != CREMA_DEMOGRAPHICS.lower()]
-    speaker_csv: dict[str, tuple[str, str]] = {}
-    if csvs:
-        headers = {p: _csv_header(p) for p in csvs}
-        speaker_files = [p for p in csvs if {"path", "speaker"} <= headers[p] and "label" not in headers[p]]
-        manifests = [p for p in csvs if "label" in headers[p]]
-        if not manifests and len(csvs) == 1 and not speaker_files:
-            manifests = csvs  # reading it reports the columns it lacks
-        if len(manifests) > 1:
-            names = ", ".join(p.name for p in manifests)
-            raise CorpusError(f"{root} holds several CSV manifests ({names}); pass the one to use")
-        if manifests:
-            return read_manifest(manifests[0])
-        if len(speaker_files) == 1:
-            speaker_csv = _read_speaker_csv(speaker_files[0])
+    if not csvs:
+        return None, {}
+    if confine is not None:  # their cells become speaker names: never read one from outside
+        for p in csvs:
+            confine(p)
+    headers = {p: csv_header(p) for p in csvs}
+    speaker_files = [p for p in csvs if {"path", "speaker"} <= headers[p] and "label" not in headers[p]]
+    manifests = [p for p in csvs if "label" in headers[p]]
+    if not manifests and len(csvs) == 1 and not speaker_files:
+        manifests = csvs  # reading it reports the columns it lacks
+    if len(manifests) > 1:
+        names = ", ".join(p.name for p in manifests)
+        raise CorpusError(f"{shown} holds several CSV manifests ({names}); pass the one to use")
+    if manifests:
+        return manifests[0], {}
+    return None, read_speaker_csv(speaker_files[0]) if len(speaker_files) == 1 else {}
 
+
+def _media_files(root: Path, shown: str, confine: Confine | None) -> list[Path]:
+    """Audio and video files under ``root`` (hidden folders skipped), sorted; CorpusError if none."""
     files = sorted(
         p
         for p in root.rglob("*")
@@ -329,19 +259,18 @@ def read_corpus(path: str | os.PathLike) -> Corpus:
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     if not files:
-        raise CorpusError(
-            f"{root} holds no audio files ({', '.join(AUDIO_SUFFIXES)}) and no CSV manifest"
-        )
+        raise CorpusError(f"{shown} holds no audio files ({', '.join(AUDIO_SUFFIXES)}) and no CSV manifest")
+    if confine is not None:
+        for file in files:
+            confine(file)
+    return files
 
-    audio = [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
-    video = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
-    name, parser, candidates = _detect(root, audio, video, speaker_csv)
 
+def _read_files(name: str, parser: Parser, files: list[Path], root: Path) -> tuple[list[Utterance], list[str]]:
+    """(usable utterances, "relative/path: reason" for the rest) of a detected layout."""
     utterances: list[Utterance] = []
     unreadable: list[str] = []
-    if name in _NAMED_BY_FILE:
-        candidates = _drop_duplicates(candidates)
-    for file in candidates:
+    for file in files:
         rel = file.relative_to(root).as_posix()
         if file.suffix.lower() in VIDEO_SUFFIXES:
             unreadable.append(f"{rel}: a video file; extract its audio track to .wav beside it")
@@ -354,67 +283,8 @@ def read_corpus(path: str | os.PathLike) -> Corpus:
         if isinstance(duration, str):
             unreadable.append(f"{rel}: {duration}")
             continue
-        utterances.append(
-            Utterance(file, name, meta.speaker, meta.gender, meta.emotion, duration)
-        )
-    if not utterances:
-        raise CorpusError(
-            f"{root}: none of its {len(candidates)} {name} files is usable "
-            f"(first problem: {unreadable[0]})"
-        )
-    return Corpus(name, root, utterances, unreadable)
-
-
-def _detect(
-    root: Path, audio: list[Path], video: list[Path], speaker_csv: dict[str, tuple[str, str]]
-) -> tuple[str, _Parser, list[Path]]:
-    """Pick the layout most file names follow: (name, parser, files to read)."""
-    stems = {a.with_suffix("") for a in audio}
-    named: list[tuple[str, _Parser, list[Path]]] = [
-        ("ravdess", _ravdess, audio),
-        ("emodb", _emodb, audio),
-        ("crema-d", _crema({}), audio),
-        ("tess", _tess, audio),
-        # eNTERFACE's audio may still be inside its .avi files.
-        ("enterface", _enterface, audio + [v for v in video if v.with_suffix("") not in stems]),
-    ]
-    scored = [
-        (sum(not isinstance(parser(p, root), str) for p in files), name, parser, files)
-        for name, parser, files in named
-        if files
-    ]
-    best = max(scored, key=lambda s: s[0], default=None)
-    if best and best[0] * 2 >= len(best[3]) and best[0] > 0:
-        _, name, parser, files = best
-        if name == "crema-d":
-            parser = _crema(_read_demographics(root, files))
-        return name, parser, sorted(files)
-    folders = _folders(speaker_csv)
-    if audio and sum(not isinstance(folders(p, root), str) for p in audio) * 2 >= len(audio):
-        return "folders", folders, audio
-    if not audio:
-        raise CorpusError(f"{root} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-    raise CorpusError(
-        f"{root}: unknown corpus layout (not RAVDESS, EmoDB, CREMA-D, TESS, eNTERFACE, "
-        "folders named after emotions, or a CSV manifest with columns path, label, speaker, gender)"
-    )
-
-
-_PREFERENCE = {".wav": 0, ".flac": 1, ".ogg": 2, ".mp3": 3}
-_NAMED_BY_FILE = ("ravdess", "emodb", "crema-d", "tess")  # a file name identifies the recording
-
-
-def _drop_duplicates(files: list[Path]) -> list[Path]:
-    """Keep one file per recording name (for corpora whose names are unique), the lossless one first."""
-    best: dict[str, Path] = {}
-    for f in files:
-        kept = best.get(f.stem)
-        if kept is None or _PREFERENCE.get(f.suffix.lower(), 9) < _PREFERENCE.get(
-            kept.suffix.lower(), 9
-        ):
-            best[f.stem] = f
-    keep = set(best.values())
-    return [f for f in files if f in keep]
+        utterances.append(Utterance(file, name, meta.speaker, meta.gender, meta.emotion, duration))
+    return utterances, unreadable
 
 
 def _duration(path: Path) -> float | str:
@@ -431,51 +301,6 @@ def _duration(path: Path) -> float | str:
     return seconds
 
 
-def _csv_header(path: Path) -> set[str]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            return {c.strip().lower() for c in next(csv.reader(fh), [])}
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return set()
-
-
-def _csv_rows(path: Path) -> list[dict[str, str]]:
-    """Rows with lower-cased, stripped column names and stripped values."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            rows = [
-                {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
-                for row in reader
-            ]
-            columns = {c.strip().lower() for c in reader.fieldnames or []}
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CorpusError(f"{path.name}: not a readable CSV file ({type(exc).__name__})") from None
-    if not columns:
-        raise CorpusError(f"{path.name}: the CSV file is empty")
-    return [r for r in rows if any(r.values())]  # blank lines are not rows
-
-
-def _read_speaker_csv(path: Path) -> dict[str, tuple[str, str]]:
-    """path → (speaker, gender) from a CSV beside label folders (columns path, speaker[, gender])."""
-    out = {}
-    for row in _csv_rows(path):
-        rel = Path(row["path"]).as_posix()
-        out[rel] = (row["speaker"] or UNKNOWN, _gender(row.get("gender", "")))
-    return out
-
-
-def _read_demographics(root: Path, files: list[Path]) -> dict[str, str]:
-    """CREMA-D actor → gender from the published VideoDemographics.csv, looked for beside the audio."""
-    folders = {root} | {f.parent for f in files} | {f.parent.parent for f in files}
-    for folder in sorted(folders):
-        found = [p for p in folder.glob("*.csv") if p.name.lower() == CREMA_DEMOGRAPHICS.lower()]
-        if found:
-            rows = _csv_rows(found[0])
-            return {r["actorid"]: _gender(r["sex"]) for r in rows if "actorid" in r and "sex" in r}
-    return {}
-
-
 def _scores(row: dict[str, str]) -> tuple[dict[str, float | None], str | None]:
     """Optional arousal/valence of a manifest row, or why they cannot be read."""
     scores: dict[str, float | None] = {}
@@ -488,61 +313,67 @@ def _scores(row: dict[str, str]) -> tuple[dict[str, float | None], str | None]:
     return scores, None
 
 
-def read_manifest(path: str | os.PathLike) -> Corpus:
+
+
+def read_manifest(path: str | os.PathLike, *, allowed_roots: Roots = None) -> Corpus:
     """Read a CSV manifest: columns path, label, speaker, gender; optional arousal, valence.
 
     ``path`` in each row is relative to the CSV's folder (absolute paths are
     kept). Empty speaker or gender cells mean "unknown". Rows whose file is
     missing or unreadable, whose label is outside :data:`EMOTIONS` or whose
-    arousal/valence is not a number are listed in ``unreadable``. Raises
-    :class:`CorpusError` for missing columns or when no row is usable.
+    arousal/valence is not a number are listed in ``unreadable``. With
+    ``allowed_roots``, the manifest and every row's file (symlinks followed)
+    must lie inside one of those folders. Raises :class:`CorpusError` for
+    missing columns, a path outside ``allowed_roots``, or when no row is usable.
     """
-    csv_path = Path(path).expanduser().resolve()
-    if not csv_path.is_file():
-        raise CorpusError(f"{csv_path}: no such file")
-    rows = _csv_rows(csv_path)
-    missing = [c for c in CSV_COLUMNS if c not in _csv_header(csv_path)]
+    given = Path(path).expanduser()
+    if given.is_dir():
+        raise CorpusError(f"{shown_path(given)} is a folder, not a CSV manifest")
+    if not given.is_file():
+        raise CorpusError(f"{shown_path(given)}: no such file")
+    if allowed_roots is not None:  # the manifest itself, named as it lies in its folder
+        _confiner(allowed_roots, given.absolute().parent)(given.absolute())
+    csv_path = given.resolve()
+    root = csv_path.parent
+    confine = _confiner(allowed_roots, root)
+    rows = csv_rows(csv_path)
+    missing = [c for c in CSV_COLUMNS if c not in csv_header(csv_path)]
     if missing:
         raise CorpusError(f"{csv_path.name}: missing column(s) {', '.join(missing)}")
     if not rows:
         raise CorpusError(f"{csv_path.name}: the manifest lists no files")
-    root = csv_path.parent
     utterances: list[Utterance] = []
     unreadable: list[str] = []
     for row in rows:
-        name = row["path"] or "(empty path)"
-        file = Path(row["path"]).expanduser()
-        file = file if file.is_absolute() else root / file
-        emotion = _try_label(row["label"])
-        if emotion is None:
-            unreadable.append(f"{name}: unknown emotion label {row['label']!r}")
-            continue
-        scores, problem = _scores(row)
-        if problem:
-            unreadable.append(f"{name}: {problem}")
-            continue
-        if not file.is_file():
-            unreadable.append(f"{name}: no such file")
-            continue
-        duration = _duration(file)
-        if isinstance(duration, str):
-            unreadable.append(f"{name}: {duration}")
-            continue
-        utterances.append(
-            Utterance(
-                file.resolve(),
-                "csv",
-                row["speaker"] or UNKNOWN,
-                _gender(row["gender"]),
-                emotion,
-                duration,
-                scores["arousal"],
-                scores["valence"],
-            )
-        )
+        found = _manifest_row(row, root, confine)
+        (unreadable if isinstance(found, str) else utterances).append(found)
     if not utterances:
         raise CorpusError(
             f"{csv_path.name}: none of its {len(rows)} rows is usable (first problem: {unreadable[0]})"
         )
     utterances.sort(key=lambda u: u.path)
     return Corpus("csv", root, utterances, unreadable)
+
+
+def _manifest_row(row: dict[str, str], root: Path, confine: Confine | None) -> Utterance | str:
+    """One manifest row as an utterance, or "path: why it cannot be used"."""
+    file = Path(row["path"]).expanduser()
+    name = shown_path(file, root) if file.is_absolute() else row["path"] or "(empty path)"
+    file = file if file.is_absolute() else root / file
+    if confine is not None:
+        confine(file)  # before anything else: a refusal must not tell whether an outside file exists
+    emotion = try_label(row["label"])
+    if emotion is None:
+        return f"{name}: unknown emotion label {row['label']!r}"
+    scores, problem = _scores(row)
+    if problem:
+        return f"{name}: {problem}"
+    if file.is_dir():
+        return f"{name}: a folder, not an audio file"
+    if not file.is_file():
+        return f"{name}: no such file"
+    duration = _duration(file)
+    if isinstance(duration, str):
+        return f"{name}: {duration}"
+    speaker, gender = row["speaker"] or UNKNOWN, gender_of(row["gender"])
+    return Utterance(file.resolve(), "csv", speaker, gender, emotion, duration, scores["arousal"], scores["valence"])

@@ -19,3 +19,5 @@ CARD = "card.json"
 CACHE_DIR = Path(os.environ.get("CRNN_CACHE_DIR", Path.home() / ".cache" / "crnn-lens"))
 # Training resume states live outside the work tree so that a fresh checkout keeps them.
 STATE_DIR = Path(os.environ.get("CRNN_STATE_DIR", Path.home() / ".local" / "state" / "crnn-lens"))
+# Models trained by users (CLI without --out, and the app) go here, never over a shipped checkpoint.
+USER_MODELS_DIR = Path(os.environ.get("CRNN_LENS_MODELS", "").strip() or Path.home() / ".crnn_lens" / "models").expanduser()

@@ -166,7 +166,9 @@ class FrontEnd(nn.Module):
         if self.norm == "utterance" or (self.norm == "speaker" and self._speaker_ref is None):
             return cmvn(x)
         mean, std = self._speaker_ref if self.norm == "speaker" else (self.ref_mean, self.ref_std)
-        return (remove_gain(x) - mean) / (std + 1e-5)
+        if mean.dim() == 2:  # one reference per utterance: (B, F) → (B, 1, F)
+            mean, std = mean[:, None, :], std[:, None, :]
+        return (remove_gain(x) - mean.to(x)) / (std.to(x) + 1e-5)
 
     def set_norm(self, norm: str, mean=None, std=None) -> None:
         """Choose the normalisation; ``mean``/``std`` (F,) are the reference for ``"global"``."""
@@ -192,7 +194,7 @@ class FrontEnd(nn.Module):
 
     @contextmanager
     def reference(self, mean: torch.Tensor, std: torch.Tensor) -> Iterator[None]:
-        """Within the block, ``"speaker"`` normalisation uses this mean and std (F,)."""
+        """Within the block, ``"speaker"`` normalisation uses this mean and std: (F,) for all, or (B, F) per utterance."""
         previous, self._speaker_ref = self._speaker_ref, (torch.as_tensor(mean), torch.as_tensor(std))
         try:
             yield
@@ -236,3 +238,8 @@ def compute(wave: np.ndarray, kind: FeatureKind, normalize: bool = False) -> np.
     with torch.no_grad():
         out = FrontEnd(kind, normalize=normalize)(torch.from_numpy(np.asarray(wave, np.float32))[None])
     return out[0].numpy()
+
+
+def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
+    """Un-normalised log-Mel (T, 40) and MFCC (T, 13) of a (N,) 16 kHz wave, for display."""
+    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc")}

@@ -22,6 +22,7 @@ import numpy as np
 
 from crnn.core.audio import is_audio_file, load_audio
 from crnn.core.errors import CrnnError
+from crnn.core.fileio import shown_path
 
 SNR_RANGE = (-10.0, 15.0)  # dB, paper 001 Sec. 5.2
 COLOURS = ("white", "pink", "brown")
@@ -106,11 +107,13 @@ class NoiseSource:
         self.rng = np.random.default_rng(seed)
         self.files: list[Path] = []
         if self.noise_dir is not None:
+            shown = shown_path(self.noise_dir)  # messages never show where the server keeps files
             if not self.noise_dir.is_dir():
-                raise CrnnError(f"noise folder {self.noise_dir} does not exist")
+                what = "is a file, not a folder" if self.noise_dir.exists() else "does not exist"
+                raise CrnnError(f"noise folder {shown} {what}")
             self.files = sorted(p for p in self.noise_dir.rglob("*") if is_audio_file(p))
             if not self.files:
-                raise CrnnError(f"noise folder {self.noise_dir} holds no audio files")
+                raise CrnnError(f"noise folder {shown} holds no audio files")
         self._load = lru_cache(maxsize=256)(self._decode)
 
     @staticmethod

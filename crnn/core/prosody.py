@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
-from crnn.core.audio import SAMPLE_RATE
+from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.features import HOP_LENGTH, N_FFT, WIN_LENGTH, frame_times, n_frames
 
 FEATURES = ("f0_hz", "loudness", "rms", "rms_range")
@@ -91,6 +91,30 @@ def f0_hz(wave: np.ndarray, fmin: float = F0_MIN_HZ, fmax: float = F0_MAX_HZ) ->
     outside = (times < xs[0] - HOP_LENGTH / SAMPLE_RATE) | (times > xs[-1] + HOP_LENGTH / SAMPLE_RATE)
     out[outside] = np.nan
     return out
+
+
+def voiced_fraction(wave: np.ndarray, sr: int = SAMPLE_RATE, fmin: float = F0_MIN_HZ, fmax: float = F0_MAX_HZ) -> float:
+    """Fraction (0 to 1) of the 10 ms frames that Praat's pitch analysis calls voiced.
+
+    ``wave`` holds samples at ``sr`` Hz; ``fmin`` and ``fmax`` bound the pitch
+    search in Hz (75 to 600 Hz covers adult and child voices). Speech gives
+    well above zero; white noise, hum-free silence or a constant give 0, so
+    callers can report "no speech found" instead of an emotion. A recording
+    too short for one analysis frame (3 periods of ``fmin``, 40 ms at 75 Hz)
+    gives 0. About 0.4 s of CPU per 10 minutes of 16 kHz audio.
+    """
+    import parselmouth
+
+    wave = np.asarray(wave, np.float64)
+    if wave.size == 0 or not np.all(np.isfinite(wave)):
+        return 0.0
+    sound = parselmouth.Sound(wave, sampling_frequency=float(sr))
+    try:
+        pitch = sound.to_pitch(time_step=HOP_LENGTH / SAMPLE_RATE, pitch_floor=fmin, pitch_ceiling=fmax)
+    except parselmouth.PraatError:  # shorter than Praat's analysis window: nothing to call voiced
+        return 0.0
+    freq = np.asarray(pitch.selected_array["frequency"])
+    return float(np.mean(freq > 0)) if freq.size else 0.0
 
 
 def prosody_tracks(wave: np.ndarray, *, range_window_s: float = RANGE_WINDOW_S) -> dict[str, np.ndarray]:

@@ -24,7 +24,6 @@ import random
 from crnn.core.corpora import UNKNOWN, Corpus, Utterance
 from crnn.core.errors import CorpusError
 
-PARTITIONS = ("train", "validation", "test")
 MIN_SPEAKERS = 3  # one each for train, validation and test
 
 
@@ -164,6 +163,38 @@ def loso_folds(corpus: Corpus, seed: int = 0, n_validation: int = 2) -> list[dic
             "train": sorted(s for g in groups.values() for s in g),
             "validation": sorted(val),
             "test": [held_out],
+        }
+        _add_unknown(corpus, fold)
+        folds.append(fold)
+    return folds
+
+
+def cv_folds(corpus: Corpus, k: int = 5, seed: int = 0, n_validation: int = 2) -> list[dict[str, list[str] | str]]:
+    """``k`` speaker-grouped cross-validation folds: every known speaker is tested exactly once.
+
+    Speakers are dealt to folds gender by gender (shuffled with ``seed``), so
+    each test fold is as gender-balanced as the corpus allows. Each fold's
+    validation set is ``n_validation`` of its training speakers, of different
+    genders where possible, for early stopping. Raises :class:`CorpusError`
+    with fewer than ``k + 2`` known speakers.
+    """
+    speakers = corpus.speakers
+    if len(speakers) < k + 2:
+        raise CorpusError(
+            f"{k}-fold cross-validation needs at least {k + 2} named speakers; the {corpus.name} corpus has {len(speakers)}"
+        )
+    rng = random.Random(seed)
+    groups = _gender_groups(corpus, speakers, rng)
+    dealt = [s for g in sorted(groups) for s in groups[g]]  # genders one after the other
+    tests = [sorted(dealt[i::k]) for i in range(k)]
+    folds = []
+    for test in tests:
+        rest = [s for s in speakers if s not in test]
+        val = _draw(_gender_groups(corpus, rest, rng), n_validation, rng)
+        fold: dict[str, list[str] | str] = {
+            "train": sorted(s for s in rest if s not in val),
+            "validation": sorted(val),
+            "test": test,
         }
         _add_unknown(corpus, fold)
         folds.append(fold)

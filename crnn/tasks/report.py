@@ -2,7 +2,7 @@
 
 One markdown row per checkpoint (test-speaker UA, clean and noisy, read from
 its card) and per SVM baseline (read from the ``baselines_<corpus>.json``
-files that :func:`crnn.analysis.baselines.run_baseline` writes beside the
+files that :func:`crnn.tasks.baselines.run_baseline` writes beside the
 checkpoints), plus the total training time. :func:`update_readme` puts the
 table between ``<!-- results:start -->`` and ``<!-- results:end -->``.
 """
@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import crnn.core.models as models
-from crnn.core.checkpoint import CHECKPOINT_DIR, list_checkpoints
+from crnn.core.checkpoint import list_checkpoints
+from crnn.core.defaults import CHECKPOINT_DIR
 from crnn.core.fileio import atomic_write_bytes
 from crnn.core.errors import CrnnError
 
-START = "<!-- results:start -->"
-END = "<!-- results:end -->"
 HEADER = "| Model | Paper | Input | Training | Test UA clean | Test UA noisy | Epochs | Train min |"
 RULE = "|---|---|---|---|---:|---:|---:|---:|"
 
@@ -141,14 +140,15 @@ def build_report(
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 
-def update_readme(readme_path: str | os.PathLike, table: str) -> None:
-    """Replace what lies between the results markers of the README (appending the block if absent)."""
+def update_readme(readme_path: str | os.PathLike, table: str, block_name: str = "results") -> None:
+    """Replace what lies between the ``<!-- block_name:start/end -->`` markers of the README (appending if absent)."""
     path = Path(readme_path)
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    block = f"{START}\n{table.rstrip()}\n{END}"
-    if START in text and END in text and text.index(START) < text.index(END):
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1]
+    start, end = f"<!-- {block_name}:start -->", f"<!-- {block_name}:end -->"
+    block = f"{start}\n{table.rstrip()}\n{end}"
+    if start in text and end in text and text.index(start) < text.index(end):
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip() + ("\n\n" if text else "") + block + "\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crnn.core.features import FrontEnd
 from crnn.core.models.base import SERModel, wave_frames
+from crnn.core.models.pooled_conv import MaxPooledConv1d
 
 
 class LFLB(nn.Module):
@@ -14,6 +17,15 @@ class LFLB(nn.Module):
     ELU is increasing, so it commutes with max-pooling: the block applies it
     after the pool, the same function on a quarter (or less) of the values.
     1D: (B, C_in, L) → (B, C_out, L / pool); 2D: (B, C_in, H, W) → (B, C_out, H / pool_h, W / pool_w).
+
+    A 1D block on the single-channel waveform (the first of the 1D CNN-LSTM)
+    computes the same function without the full-rate conv output: BatchNorm
+    is a per-channel affine map, so it folds into the filters of the
+    max-pooled conv (:class:`crnn.core.models.pooled_conv.MaxPooledConv1d`,
+    where a negative scale turns the max into a min); its batch statistics
+    are those of a linear filter of the wave, exact from the wave's 3 × 3
+    lag covariance. Same parameters, buffers (running statistics), outputs
+    and gradients (to float rounding), about 4× less time for the block.
     """
 
     def __init__(self, c_in: int, c_out: int, pool: int | tuple[int, int], dims: int) -> None:
@@ -22,13 +34,60 @@ class LFLB(nn.Module):
             conv, bn, mp = nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d
         else:
             conv, bn, mp = nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d
-        self.conv = conv(c_in, c_out, 3, padding=1)
+        self.single_channel = dims == 1 and c_in == 1
+        if self.single_channel:  # same parameters as conv(1, c_out, 3, padding=1)
+            self.conv = MaxPooledConv1d(c_out, 3, pool, padding=(1, 1))
+        else:
+            self.conv = conv(c_in, c_out, 3, padding=1)
         self.bn = bn(c_out)
         self.pool = mp(pool)
         self.act = nn.ELU()
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.single_channel:
+            return self.act(self._pooled_single_channel(x))
         return self.act(self.pool(self.bn(self.conv(x))))
+
+    def _pooled_single_channel(self, x: Tensor) -> Tensor:
+        """pool(bn(conv(x))) for x (B, 1, N) without the (B, C, N) conv output; → (B, C, N // pool)."""
+        conv, bn = self.conv, self.bn
+        w, b = conv.weight[:, 0], conv.bias  # (C, K), (C,)
+        if self.training or bn.running_mean is None:
+            mean, var = _filtered_moments(x[:, 0], w, b, conv.pads)  # batch statistics of conv(x)
+            if bn.training and bn.track_running_stats:
+                _update_running_stats(bn, mean, var, x.shape[0] * x.shape[-1])
+        else:
+            mean, var = bn.running_mean, bn.running_var
+        gamma = bn.weight if bn.affine else torch.ones_like(mean)
+        beta = bn.bias if bn.affine else torch.zeros_like(mean)
+        scale = gamma / torch.sqrt(var + bn.eps)  # (C,): bn(y) = scale · y + beta − scale · mean
+        return conv(x, scale, beta - scale * mean)  # (B, C, L): the pool of bn(conv(x))
+
+
+def _filtered_moments(x: Tensor, w: Tensor, b: Tensor, pads: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """Mean and (biased) variance over (B, N) of each channel of conv1d(F.pad(x, pads), w, b): (C,), (C,).
+
+    y_c[n] = w_c · X[n] + b_c with X[n] the K samples under the filter, so
+    mean = w_c · E[X] + b_c and var = w_c Σ w_cᵀ, Σ the K × K covariance of
+    X over all positions (zero padding included), accumulated in float64.
+    """
+    K = w.shape[1]
+    windows = F.pad(x, pads).unfold(-1, K, 1).reshape(-1, K).double()  # (B · N, K)
+    m = windows.mean(dim=0)  # (K,)
+    cov = (windows.T @ windows) / windows.shape[0] - torch.outer(m, m)  # (K, K)
+    w64 = w.double()
+    mean = w64 @ m + b.double()
+    var = ((w64 @ cov) * w64).sum(dim=1).clamp_min(0)
+    return mean.to(w.dtype), var.to(w.dtype)
+
+
+@torch.no_grad()
+def _update_running_stats(bn: nn.modules.batchnorm._BatchNorm, mean: Tensor, var: Tensor, n: int) -> None:
+    """What ``F.batch_norm`` does to the running statistics in training (unbiased variance)."""
+    bn.num_batches_tracked.add_(1)
+    momentum = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    bn.running_mean.mul_(1 - momentum).add_(momentum * mean)
+    bn.running_var.mul_(1 - momentum).add_(momentum * var * n / max(n - 1, 1))
 
 
 class CNNLSTM1D(SERModel):

@@ -1,0 +1,136 @@
+"""The one place the app reaches into the science: thin wrappers that import the library where it lives.
+
+Library functions move between modules as the package is reorganised; the
+pages and the rest of :mod:`crnn.app` call these wrappers, so a move is fixed
+here alone. Imports are lazy: torch, scikit-learn and Captum load with the
+first analysis that needs them, not with the app's first page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from crnn.app.roots import allowed_roots
+from crnn.core.cache import Progress
+from crnn.plots import (  # noqa: F401  (re-exported for the pages)
+    SPECTRAL_KINDS, attribution_heatmap, cells_overlay, confusion_figure, correlation_heatmap, dct_comparison_figure,
+    features_figure, filters_figure, module_contributions_figure, noise_figure, over_time_figure, probability_figure,
+    probe_svm_figure, results_figure,
+)  # fmt: skip
+
+
+def predict_file(model: Any, card: dict, wave: np.ndarray) -> dict:
+    from crnn.analysis.predict import predict_file as run
+
+    return run(model, card, wave)
+
+
+def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
+    from crnn.analysis.predict import display_features as run
+
+    return run(wave)
+
+
+def read_corpus(folder: str | os.PathLike) -> Any:
+    """A corpus folder, refused (CorpusError, one line) if it or any of its files resolves outside the allowed roots."""
+    from crnn.core.corpora import read_corpus as read
+
+    return read(folder, allowed_roots=allowed_roots())
+
+
+def describe_corpus(corpus: Any) -> dict:
+    from crnn.core.corpora import describe
+
+    return describe(corpus)
+
+
+def spread_sample(utterances: Sequence, n: int) -> list:
+    from crnn.core.splits import spread_sample as sample
+
+    return sample(list(utterances), n)
+
+
+def corpus_representations(model: Any, card: dict, corpus: Any, progress: Progress | None = None) -> Any:
+    from crnn.tasks.probe import corpus_representations as run
+
+    return run(model, card, corpus, progress=progress)
+
+
+def bundle_representations(checkpoint: os.PathLike) -> Any | None:
+    """The checkpoint's shipped RAVDESS probe bundle, or None when it has none."""
+    from crnn.tasks.probe import bundle_path, load_bundle
+
+    path = bundle_path(checkpoint)
+    return load_bundle(path) if path.is_file() else None
+
+
+def probe_scores(reps: Any) -> dict:
+    from crnn.analysis.probe import probe_scores as run
+
+    return run(reps)
+
+
+def probe_figure(reps: Any, scores: dict, method: str) -> Any:
+    from crnn.tasks.probe import probe_figure as run
+
+    return run(reps, scores, method=method)
+
+
+def cell_correlations(model: Any, wave: np.ndarray) -> Any:
+    from crnn.analysis.cells import cell_correlations as run
+
+    return run(model, wave)
+
+
+def top_cells(table: Any, feature: str, k: int) -> Any:
+    from crnn.analysis.cells import top_cells as run
+
+    return run(table, feature, k=k)
+
+
+def corpus_cells(model: Any, paths: Sequence[str], progress: Progress | None = None) -> Any:
+    from crnn.tasks.cells import corpus_cells as run
+
+    return run(model, list(paths), progress=progress)
+
+
+def explain(model: Any, wave: np.ndarray, target: str, labels: list[str], method: str, layers: bool) -> Any:
+    from crnn.analysis.explain import explain as run
+
+    return run(model, wave, target=target, labels=labels, method=method, layers=layers)
+
+
+def noise_shift(model: Any, wave: np.ndarray, kind: str, snr_db: float, labels: list[str], seed: int) -> dict:
+    from crnn.analysis.noiselab import noise_shift as run
+
+    return run(model, wave, kind, snr_db, labels=labels, seed=seed)
+
+
+def noise_sweep(model: Any, wave: np.ndarray, kind: str, labels: list[str], seed: int) -> list[dict]:
+    from crnn.analysis.noiselab import noise_sweep as run
+
+    return run(model, wave, kind, labels=labels, seed=seed)
+
+
+def results_rows(folder: os.PathLike, baselines: list | None = None) -> list[dict]:
+    from crnn.tasks.report import results_rows as rows
+
+    return rows(folder, baselines=baselines)
+
+
+def list_models() -> list[dict]:
+    from crnn.core.models import list_models as models
+
+    return models()
+
+
+def train(name: str, corpus: Any, out_dir: os.PathLike, *, noisy: bool, max_epochs: int, max_minutes: float,
+          progress: Progress) -> dict:
+    from crnn.analysis.train import train as run
+
+    return run(name, corpus, noisy=noisy, out_dir=out_dir, max_epochs=max_epochs, max_minutes=max_minutes,
+               progress=progress, show_bar=False)

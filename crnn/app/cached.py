@@ -1,0 +1,107 @@
+"""The analyses the pages show, behind Streamlit's caches.
+
+Each takes the model as ``_lm`` (not hashed) and its ``key`` (hashed), so a
+retrained model never reuses an old result. Results are keyed by the audio's
+content: another session only reaches an entry by sending the very same
+samples. ``np.array(wave)`` hands the library a writable copy of the
+read-only clip. Nothing here computes anything itself: see
+:mod:`crnn.app.backend`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from crnn.app import backend
+from crnn.app.models import LoadedModel
+from crnn.core.cache import Progress
+from crnn.core.checkpoint import load_checkpoint
+
+
+@st.cache_data(max_entries=64, show_spinner="Listening…")
+def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
+    """The model's prediction for a clip: "label", "probabilities" and, for long clips, "over_time"."""
+    with _lm.lock:
+        return backend.predict_file(_lm.model, _lm.card, np.array(wave))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
+    """Log-Mel and standardised MFCC of the clip, for the features figure."""
+    return backend.display_features(np.array(wave))
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
+def corpus_summary(folder: str) -> dict:
+    """Counts of a corpus folder (format, utterances, speakers, labels); CorpusError if it leads outside the roots."""
+    return backend.describe_corpus(backend.read_corpus(folder))
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
+def spread_sample(folder: str, n: int) -> list[str]:
+    """``n`` recordings spread evenly over the corpus (every emotion and speaker)."""
+    return [str(u.path) for u in backend.spread_sample(backend.read_corpus(folder).utterances, n)]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def folder_representations(_lm: LoadedModel, key: str, folder: str, _progress: Progress | None = None) -> Any:
+    """Module representations of the model run over a corpus folder (by a private copy: the shared one stays free)."""
+    corpus = backend.read_corpus(folder)
+    model, card = load_checkpoint(_lm.folder)
+    return backend.corpus_representations(model, card, corpus, progress=_progress)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def bundle_representations(_lm: LoadedModel, key: str) -> Any:
+    """The checkpoint's shipped RAVDESS representations (None when it has none)."""
+    return backend.bundle_representations(_lm.folder)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def probe_scores(_reps: Any, key: str, corpus: str) -> dict:
+    """ρ and linear-SVM UA per module and property."""
+    return backend.probe_scores(_reps)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str) -> Any:
+    """Paper 001 Fig. 2: the module views projected by ``method`` ("lda" or "umap")."""
+    return backend.probe_figure(_reps, _scores, method)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cell_report(_lm: LoadedModel, key: str, wave: np.ndarray) -> Any:
+    """Correlations of every LSTM cell and gate with the clip's prosody."""
+    with _lm.lock:
+        return backend.cell_correlations(_lm.model, np.array(wave))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def corpus_cells(_lm: LoadedModel, key: str, paths: tuple[str, ...], _progress: Progress | None = None) -> Any:
+    """Cell × prosody correlations averaged over the given recordings."""
+    with _lm.lock:
+        return backend.corpus_cells(_lm.model, paths, progress=_progress)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def explanation(_lm: LoadedModel, key: str, wave: np.ndarray, target: str, method: str, layers: bool) -> Any:
+    """Attributions of the score of ``target`` to the input features (and to the modules)."""
+    with _lm.lock:
+        return backend.explain(_lm.model, np.array(wave), target, _lm.labels, method, layers)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def noise_result(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, snr_db: float, seed: int) -> dict:
+    """The clip with noise: predictions clean and noisy, each module's shift, and "noisy_wave" to listen to."""
+    with _lm.lock:
+        return backend.noise_shift(_lm.model, np.array(wave), kind, snr_db, _lm.labels, seed)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def noise_sweep(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, seed: int) -> list[dict]:
+    """:func:`noise_result` over the paper's SNR range, with the same seed (so the same noise excerpt)."""
+    with _lm.lock:
+        return backend.noise_sweep(_lm.model, np.array(wave), kind, _lm.labels, seed)

@@ -1,0 +1,199 @@
+"""Which models the app offers, how they are labelled, loaded once per server, and kept within a disk budget.
+
+Labels say honestly where a model comes from: "shipped" (``checkpoints/``),
+"trained in this session" (by this browser session) or "shared on this
+server" (trained by other sessions, or with the CLI, in the user models
+folder). Models trained in the app (marked by an :data:`APP_MARK` file) are
+capped in number and total size: beyond the cap the oldest ones are removed
+(:func:`enforce_model_cap`); shipped and CLI-trained models are never
+removed. Loading goes through :func:`crnn.core.checkpoint.load_checkpoint`,
+the one loader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from crnn.app.roots import safe_folder, shown, user_models_dir
+from crnn.app.state import MODEL_KEY, MODEL_PENDING_KEY, TRAINED_KEY
+from crnn.core.checkpoint import list_checkpoints, load_checkpoint
+from crnn.core.defaults import CARD, CHECKPOINT_DIR, DEFAULT_MODEL, WEIGHTS
+from crnn.core.errors import CheckpointError, CrnnError
+
+SHIPPED = "shipped"
+THIS_SESSION = "trained in this session"
+SHARED = "shared on this server"
+MAX_USER_MODELS = 20  # models trained in the app kept on the server; the oldest beyond go
+MAX_USER_MODELS_MB = 500  # their total size on disk
+APP_MARK = ".trained_in_app"  # file in a model folder the app trained (and may remove under the cap)
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint in memory. ``lock`` serialises analyses that attach hooks to the shared model."""
+
+    folder: Path
+    model: Any
+    card: dict
+    key: str  # changes whenever the weights change; part of every analysis cache key
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.card["labels"])
+
+
+def is_checkpoint(folder: Path) -> bool:
+    return (folder / CARD).is_file() and (folder / WEIGHTS).is_file()
+
+
+def _user_models() -> list[Path]:
+    """Checkpoint folders in the user models folder (never a shipped one, never a link), oldest first."""
+    user = user_models_dir()
+    if not user.is_dir() or user.resolve() == CHECKPOINT_DIR.resolve():
+        return []
+    found = [p for p in user.iterdir() if p.is_dir() and not p.is_symlink() and is_checkpoint(p)]
+    return sorted(found, key=lambda p: ((p / WEIGHTS).stat().st_mtime_ns, p.name))
+
+
+def trained_here() -> set[str]:
+    """Folders of the models this browser session trained."""
+    return st.session_state.setdefault(TRAINED_KEY, set())
+
+
+def source_of(folder: str | Path) -> str:
+    """Where a model comes from, as its label says: shipped, trained in this session, or shared on this server."""
+    folder = Path(folder)
+    if folder.resolve().is_relative_to(CHECKPOINT_DIR.resolve()):
+        return SHIPPED
+    return THIS_SESSION if str(folder) in trained_here() else SHARED
+
+
+def model_label(folder: str | Path) -> str:
+    return f"{Path(folder).name} ({source_of(folder)})"
+
+
+def model_choices() -> dict[str, str]:
+    """Display name → checkpoint folder: the shipped checkpoints, then the models trained in the app."""
+    folders = [Path(item["path"]) for item in list_checkpoints(CHECKPOINT_DIR)] + _user_models()
+    return {model_label(folder): str(folder) for folder in folders}
+
+
+def default_model_choice(choices: dict[str, str]) -> str | None:
+    """The label of :data:`crnn.core.defaults.DEFAULT_MODEL` among ``choices``, else the first one."""
+    for label, folder in choices.items():
+        if Path(folder).name == DEFAULT_MODEL:
+            return label
+    return next(iter(choices), None)
+
+
+def torch_threads() -> int:
+    """Intra-op threads for the app's torch work: ``CRNN_LENS_TORCH_THREADS``, default 1.
+
+    One thread per analysis keeps a small model's prediction at a few tens of
+    milliseconds even when the CPU is busy (several threads spin-wait against each
+    other and against other users' sessions), and lets sessions run side by side.
+    """
+    try:
+        return max(1, int(os.environ.get("CRNN_LENS_TORCH_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def _weights_stamp(folder: Path) -> str:
+    stat = (folder / WEIGHTS).stat()
+    return f"{folder}:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _load(folder: str, stamp: str) -> LoadedModel:
+    import torch
+
+    torch.set_num_threads(torch_threads())
+    model, card = load_checkpoint(Path(folder))
+    return LoadedModel(Path(folder), model, card, card.get("weights_sha256") or stamp)
+
+
+def load_model(folder: str | Path) -> LoadedModel:
+    """Load a checkpoint folder once per server (reloaded when its weights file changes)."""
+    folder = Path(folder)
+    if not is_checkpoint(folder):
+        raise CheckpointError(f"{shown(folder)} holds no model ({WEIGHTS} and {CARD} are needed).")
+    return _load(str(folder), _weights_stamp(folder))
+
+
+def own_model_folder(text: str) -> Path:
+    """A model folder typed by the visitor: inside the allowed roots and holding a checkpoint."""
+    folder = safe_folder(text, "a model folder", CheckpointError)
+    if not is_checkpoint(folder):
+        raise CheckpointError(f"{shown(folder)} holds no model ({WEIGHTS} and {CARD} are needed).")
+    return folder
+
+
+def current_model() -> LoadedModel:
+    """The model picked in the sidebar."""
+    folder = st.session_state.get(MODEL_KEY)
+    if not folder:
+        raise CheckpointError("No trained model yet: train one on the Train page, or pick a model folder in the sidebar.")
+    return load_model(folder)
+
+
+def new_model_folder(name: str) -> Path:
+    """A fresh folder under :func:`user_models_dir` for a model the visitor names (letters, digits, - and _)."""
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "_", name.strip()).strip("_")
+    if not clean:
+        raise CrnnError("Give the new model a name made of letters, digits, - or _.")
+    folder = user_models_dir() / clean
+    if is_checkpoint(folder):
+        raise CrnnError(f"A model called {clean} already exists on this server; choose another name.")
+    return folder
+
+
+def remember_trained(folder: Path) -> None:
+    """Mark ``folder`` as trained in the app, label it "trained in this session" and select it on the next run."""
+    (folder / APP_MARK).touch()
+    trained_here().add(str(folder))
+    st.session_state[MODEL_PENDING_KEY] = str(folder)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def enforce_model_cap(keep: Path | None = None) -> list[str]:
+    """Remove the oldest models trained in the app beyond :data:`MAX_USER_MODELS` or :data:`MAX_USER_MODELS_MB`.
+
+    Only models the app trained count and go (shipped and CLI-trained ones
+    never), and never ``keep`` (the model just trained). Returns the names of
+    the removed models.
+    """
+    models = [(folder, _size(folder)) for folder in _user_models() if (folder / APP_MARK).is_file()]
+    total = sum(size for _, size in models)
+    removed = []
+    for folder, size in models:
+        if len(models) - len(removed) <= MAX_USER_MODELS and total <= MAX_USER_MODELS_MB * 2**20:
+            break
+        if keep is not None and folder == Path(keep):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+        total -= size
+    return removed
+
+
+def cap_message(removed: list[str]) -> str:
+    """What the visitor is told when :func:`enforce_model_cap` removed models."""
+    return (f"This server keeps at most {MAX_USER_MODELS} trained models ({MAX_USER_MODELS_MB} MB), so the oldest "
+            f"were removed: {', '.join(removed)}.")

@@ -1,0 +1,56 @@
+"""The model zoo's data (page 6): every model's results next to the baselines, labelled as the sidebar labels them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from crnn.app import backend
+from crnn.app.models import LoadedModel, model_label
+from crnn.app.roots import user_models_dir
+from crnn.core.defaults import CHECKPOINT_DIR
+
+MODEL_COLUMNS = {"label": "model", "model": "architecture", "family": "family", "paper": "paper", "input": "input",
+                 "parameters": "parameters", "ua_clean": "UA clean", "ua_noisy": "UA noisy", "epochs": "epochs"}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _results(user_dir: str) -> tuple[list[dict], list[dict]]:
+    """(model rows of the shipped checkpoints and of ``user_dir``, best-kernel baseline rows)."""
+    shipped = backend.results_rows(CHECKPOINT_DIR)
+    models = [row for row in shipped if row["kind"] == "model"]
+    if Path(user_dir).is_dir() and Path(user_dir).resolve() != CHECKPOINT_DIR.resolve():
+        models += backend.results_rows(Path(user_dir), baselines=[])
+    baselines = [row for row in shipped if row["kind"] == "baseline" and row["best"]]
+    return models, baselines
+
+
+def zoo_results() -> tuple[list[dict], list[dict]]:
+    """(model rows, best-kernel baseline rows); model rows get "label", the name the sidebar's model picker shows."""
+    models, baselines = _results(str(user_models_dir()))
+    return [{**row, "label": model_label(row["path"])} for row in models], baselines
+
+
+def model_table(rows: list[dict]) -> list[dict]:
+    """The zoo's model rows with the columns the table shows, renamed."""
+    return [{shown: row.get(name) for name, shown in MODEL_COLUMNS.items()} for row in rows]
+
+
+def baseline_table(baselines: list[dict]) -> list[dict]:
+    return [{"baseline": f"{b['feature_set']} + SVM ({b['kernel']})", "features": b["n_features"],
+             "UA clean": b["ua_clean"], "UA noisy": b["ua_noisy"]} for b in baselines]  # fmt: skip
+
+
+def confusion_report(lm: LoadedModel, condition: str) -> dict | None:
+    """The card's test confusion matrix for "clean" or "noisy" audio (with its labels), or None."""
+    report = ((lm.card.get("metrics") or {}).get("test") or {}).get(condition) or {}
+    if not report.get("confusion"):
+        return None
+    return {**report, "labels": report.get("labels") or lm.labels}
+
+
+def first_layer_filters(lm: LoadedModel) -> Any:
+    """The model's first convolution after its front-end (None when its first layer is recurrent)."""
+    return lm.model.first_layer_filters()

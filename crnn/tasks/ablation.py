@@ -1,0 +1,48 @@
+"""The recipe ablation table: validation UA of runs that differ from a reference recipe in a few settings.
+
+Each run is a checkpoint folder trained with ``crnn train --out DIR/<run> --set field=value``; its card records
+the full recipe. The table lists, per run, the settings that differ from the reference run and the best
+validation UA (the test speakers play no part in the choice).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crnn.core.checkpoint import read_card
+from crnn.core.defaults import CARD
+from crnn.core.errors import CrnnError
+
+
+def _changes(recipe: dict, reference: dict) -> str:
+    diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)]
+    if recipe.get("name") != reference.get("name"):
+        return f"recipe {recipe.get('name')}"
+    return ", ".join(diff) or "(reference)"
+
+
+def ablation_rows(folder: str | os.PathLike, reference: str = "lens") -> list[dict]:
+    """One row per finished run under ``folder``: run, changes vs the ``reference`` run, validation UA, epochs, minutes."""
+    folder = Path(folder)
+    runs = {p.name: read_card(p) for p in sorted(folder.iterdir()) if (p / CARD).is_file()} if folder.is_dir() else {}
+    if reference not in runs:
+        raise CrnnError(f"{folder.name} has no finished run named {reference!r} to compare with")
+    ref = runs[reference]["training"]["recipe"]
+    rows = []
+    for name, card in runs.items():
+        training = card["training"]
+        rows.append({
+            "run": name, "model": card["model"], "changes": _changes(training["recipe"], ref),
+            "validation_ua": training["best_validation_ua"], "best_epoch": training["best_epoch"],
+            "epochs": training["epochs"], "minutes": round(training["seconds"] / 60, 1),
+        })  # fmt: skip
+    return sorted(rows, key=lambda r: -r["validation_ua"])
+
+
+def ablation_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`ablation_rows`, UA in %."""
+    lines = ["| Run | Change from the reference | Validation UA | Best epoch | Epochs | Minutes |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['changes']} | {100 * r['validation_ua']:.1f} | {r['best_epoch']} | {r['epochs']} | {r['minutes']} |")
+    return "\n".join(lines)

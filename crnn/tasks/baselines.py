@@ -1,0 +1,154 @@
+"""The openSMILE + SVM baseline (:mod:`crnn.analysis.baselines`) on a corpus folder: ``crnn baseline``.
+
+Each utterance is silence-trimmed exactly as for the networks
+(:func:`crnn.core.data.load_waves`). The speaker split is the networks' own
+(:func:`crnn.core.splits.speaker_split` with the same seed) and the noisy
+test set is theirs too (:func:`crnn.analysis.evaluate.noisy_waves`), so the
+numbers sit side by side in the results table. Extracted functionals are
+cached per file with :mod:`crnn.core.cache` (keyed by the file's path, size,
+modification time, the feature set, the condition and the trimming), so a
+second run only fits the SVMs. Results are stored in
+``checkpoints/baselines_<corpus>.json``, one entry per feature set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from crnn.analysis.baselines import (
+    C_GRID, FEATURE_SETS, KERNELS, check_feature_set, functionals, loso_scores, speaker_z, tune_svms,
+)
+from crnn.analysis.evaluate import noisy_waves
+from crnn.core.cache import Progress, cache_key, file_stamps, load_arrays, save_arrays
+from crnn.core.corpora import Corpus, Utterance, read_corpus
+from crnn.core.data import TRIM_TOP_DB, load_waves
+from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
+from crnn.core.errors import CrnnError
+from crnn.core.fileio import atomic_write_json
+from crnn.core.noise import NOISY_TEST_SEED, NoiseSource
+from crnn.core.splits import loso_folds, partition, speaker_split
+
+PARTS = ("train", "validation", "test")
+
+
+def extract_features(
+    corpus: Corpus,
+    utterances: list[Utterance],
+    features: str = "egemaps",
+    noisy: bool = False,
+    cache_dir: str | os.PathLike | None = CACHE_DIR,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """openSMILE functionals (n, D) of the trimmed utterances, clean or in the noisy test condition.
+
+    Each vector is cached under ``cache_dir`` (None: no cache). Raises
+    :class:`CrnnError` for an unknown feature set or an undecodable file.
+    """
+    check_feature_set(features)
+    condition = f"noisy-{NOISY_TEST_SEED}" if noisy else "clean"
+    keys = [cache_key("opensmile", FEATURE_SETS[features], condition, TRIM_TOP_DB, file_stamps([u.path]))
+            for u in utterances]
+    rows = [(load_arrays("opensmile", key, cache_dir) or {}).get("x") if cache_dir is not None else None for key in keys]
+    todo = [i for i, row in enumerate(rows) if row is None]
+    if todo:
+        waves, problems = load_waves([utterances[i].path for i in todo], cache_dir=None)
+        if problems:
+            raise CrnnError(f"cannot extract features: {problems[0]}")
+        if noisy:
+            waves = noisy_waves(corpus, [utterances[i] for i in todo], waves, NoiseSource())
+        for i, x in zip(todo, functionals(waves, features, progress, condition)):
+            rows[i] = x  # (D,)
+            if cache_dir is not None:
+                save_arrays("opensmile", keys[i], {"x": x}, cache_dir)
+    return np.stack(rows)  # (n, D)
+
+
+def _standardised(corpus: Corpus, parts: dict[str, list[Utterance]], features: str, cache_dir, progress):
+    """(Z, y, D): speaker-standardised functionals and emotions of "train", "validation", "test" and "noisy"."""
+    everything = [u for name in PARTS for u in parts[name]]
+    X_all = extract_features(corpus, everything, features, cache_dir=cache_dir, progress=progress)  # (n, D)
+    bounds = np.cumsum([0] + [len(parts[name]) for name in PARTS])
+    X = {name: X_all[a:b] for name, a, b in zip(PARTS, bounds[:-1], bounds[1:])}
+    X["noisy"] = extract_features(corpus, parts["test"], features, noisy=True, cache_dir=cache_dir, progress=progress)
+    parts = {**parts, "noisy": parts["test"]}
+    Z = {name: speaker_z(X[name], [u.speaker for u in parts[name]]) for name in X}
+    y = {name: [u.emotion for u in parts[name]] for name in X}
+    return Z, y, int(X_all.shape[1])
+
+
+def _loso(corpus: Corpus, features: str, kernel: str, C: float, cache_dir, progress) -> dict:
+    """:func:`crnn.analysis.baselines.loso_scores` over every utterance of the corpus."""
+    held_out = [fold["test"][0] for fold in loso_folds(corpus)]
+    X = extract_features(corpus, corpus.utterances, features, cache_dir=cache_dir, progress=progress)
+    speakers = [u.speaker for u in corpus.utterances]
+    emotions = [u.emotion for u in corpus.utterances]
+    return loso_scores(speaker_z(X, speakers), speakers, emotions, held_out, kernel, C, corpus.labels)
+
+
+def _store(path: Path, features: str, result: dict) -> None:
+    """Put ``result`` under ``features`` in the JSON file ``path``, keeping its other entries."""
+    stored = {}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            stored = {}
+    atomic_write_json(path, {**stored, features: result})
+
+
+def run_baseline(
+    features: str,
+    corpus_path: str | os.PathLike | Corpus,
+    split: str = "tvt",
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = CACHE_DIR,
+    out: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Speaker-standardised openSMILE functionals + SVM on the networks' speaker split.
+
+    ``features``: "egemaps" or "compare". For each kernel (linear, RBF), C is
+    picked from :data:`crnn.analysis.baselines.C_GRID` by validation UA, the
+    SVM refitted on the training speakers with it, and scored on the test
+    speakers, clean and noisy. ``split="loso"`` adds leave-one-speaker-out
+    folds (training on every other speaker) for the kernel and C with the
+    best validation UA. The result is also stored under its feature-set name
+    in the JSON file ``out`` (default ``checkpoints/baselines_<corpus>.json``,
+    other entries kept).
+    """
+    if split not in ("tvt", "loso"):
+        raise CrnnError(f"unknown split {split!r}; use tvt or loso")
+    check_feature_set(features)
+    start = time.monotonic()
+    corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
+    speakers = speaker_split(corpus, seed=seed)
+    parts = {name: partition(corpus, speakers[name]) for name in PARTS}
+    for name, utterances in parts.items():
+        if not utterances:
+            raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
+    Z, y, n_features = _standardised(corpus, parts, features, cache_dir, progress)
+    svm = tune_svms(Z, y, corpus.labels)
+    best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
+    result = {
+        "features": features,
+        "feature_set": FEATURE_SETS[features],
+        "n_features": n_features,
+        "corpus": {"name": corpus.name, "root": str(corpus.root), "utterances": len(corpus.utterances)},
+        "labels": corpus.labels,
+        "split": speakers,
+        "seed": seed,
+        "svm": svm,
+        "best": best,
+        "c_grid": list(C_GRID),
+        "preprocessing": f"silence trimmed (top_db {TRIM_TOP_DB:g}), speaker z-score, class_weight=balanced",
+    }
+    if split == "loso":
+        result["loso"] = _loso(corpus, features, best, svm[best]["C"], cache_dir, progress)
+    result["seconds"] = round(time.monotonic() - start, 1)
+    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", features, result)
+    return result

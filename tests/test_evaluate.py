@@ -8,7 +8,9 @@ from tiny_model import TinyModel, register_tiny
 
 from crnn.core.checkpoint import save_checkpoint
 from crnn.core.errors import CrnnError
-from crnn.analysis.evaluate import evaluate, predict_file, predict_files, shared_labels
+from crnn.analysis.evaluate import evaluate, shared_labels
+from crnn.analysis.predict import predict_file
+from crnn.tasks.predict import predict_files
 
 LABELS = ["anger", "happiness", "neutral", "sadness"]
 SR = 16000

@@ -147,3 +147,11 @@ def test_temperature_scaling_recovers_a_known_temperature_and_lowers_ece():
     assert after < 0.03 < before
     perfect = np.eye(8)[np.arange(80) % 8]  # always right with confidence 1: no calibration error
     assert expected_calibration_error(perfect, list(np.arange(80) % 8)) == 0.0
+
+
+def test_per_speaker_ua_scores_each_speaker_on_its_own_utterances():
+    from crnn.analysis.evaluate import per_speaker_ua
+
+    truth = ["anger", "sadness", "anger", "sadness"]
+    predicted = ["anger", "sadness", "sadness", "sadness"]
+    assert per_speaker_ua(truth, predicted, ["a", "a", "b", "b"]) == {"a": 1.0, "b": 0.5}

@@ -1,4 +1,4 @@
-"""Score a trained model on a corpus, and label new recordings.
+"""Score a trained model on a corpus.
 
 Evaluation runs on whole utterances (silence at the ends trimmed as in
 training, :mod:`crnn.core.data`), one at a time, because the front-end normalises
@@ -16,26 +16,22 @@ probable *shared* label.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from crnn.core.audio import SAMPLE_RATE, AudioSource, load_audio
 from crnn.core.checkpoint import DEFAULT_MODEL, load_checkpoint
 from crnn.core.corpora import Corpus, Utterance, canonical_label, read_corpus
-from crnn.core.data import CACHE_DIR, Progress, load_waves, trim_silence
+from crnn.core.data import CACHE_DIR, Progress, load_waves
 from crnn.core.errors import CorpusError, CrnnError
-from crnn.analysis.metrics import classification_report_dict
+from crnn.analysis.metrics import classification_report_dict, unweighted_accuracy
 from crnn.analysis.normalise import speaker_references
 from crnn.core.noise import NoiseSource, noisy_copy
 from crnn.core.splits import partition
 
-WINDOW_SECONDS = 1.0  # over-time prediction window
-HOP_SECONDS = 0.5  # one over-time row per 0.5 s
 SPLITS = ("train", "validation", "test", "all")
 
 
@@ -108,7 +104,8 @@ def score_waves(
     """Classification report of ``model`` on ``waves`` whose true ``emotions`` are canonical labels.
 
     Only emotions the model knows are scored; the argmax runs over those.
-    ``speakers`` (one per wave) enables per-speaker normalisation.
+    ``speakers`` (one per wave) enables per-speaker normalisation and adds
+    ``per_speaker_ua``, each speaker's UA, for paired comparisons.
     """
     shared, left_out = shared_labels(model_labels, sorted(set(emotions)))
     if not shared:
@@ -122,9 +119,21 @@ def score_waves(
     kept_speakers = [speakers[i] for i in keep] if speakers is not None else None
     logits = utterance_logits(model, [waves[i] for i in keep], device, kept_speakers)  # (n, K)
     predicted = [shared[j] for j in logits[:, columns].argmax(axis=1)]
-    report = classification_report_dict([emotions[i] for i in keep], predicted, shared)
+    truth = [emotions[i] for i in keep]
+    report = classification_report_dict(truth, predicted, shared)
     report["left_out_labels"] = left_out
+    if kept_speakers is not None:
+        report["per_speaker_ua"] = per_speaker_ua(truth, predicted, kept_speakers)
     return report
+
+
+def per_speaker_ua(truth: Sequence[str], predicted: Sequence[str], speakers: Sequence[str]) -> dict[str, float]:
+    """Each speaker's UA over the emotions that speaker utters."""
+    result = {}
+    for speaker in sorted(set(speakers)):
+        rows = [i for i, s in enumerate(speakers) if s == speaker]
+        result[speaker] = unweighted_accuracy([truth[i] for i in rows], [predicted[i] for i in rows])
+    return result
 
 
 def select_utterances(corpus: Corpus, card: dict, split: str) -> tuple[list[Utterance], str]:

@@ -12,6 +12,7 @@ still is, somewhat, by shared caches and memory bandwidth).
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -44,10 +45,11 @@ def synthetic_batch(batch: int, seconds: float, seed: int = 0) -> torch.Tensor:
 
 
 def step_time(name: str, seconds: float = 3.0, batch: int = 10, steps: int = 3, **overrides) -> float:
-    """Mean CPU seconds per training step (forward + backward + Adam) of registered model ``name``.
+    """Median CPU seconds per training step (forward + backward + Adam) of registered model ``name``.
 
     One untimed warm-up step first (allocator, oneDNN primitive caches); then
-    ``steps`` timed steps. Call under one thread for the project's figure.
+    ``steps`` timed steps, of which the median is robust to a neighbour's
+    burst of load. Call under one thread for the project's figure.
     """
     from crnn.core.models import build_model
 
@@ -64,10 +66,12 @@ def step_time(name: str, seconds: float = 3.0, batch: int = 10, steps: int = 3, 
         optimizer.step()
 
     step()
-    start = time.process_time()
+    times = []
     for _ in range(steps):
+        start = time.process_time()
         step()
-    return (time.process_time() - start) / steps
+        times.append(time.process_time() - start)
+    return statistics.median(times)
 
 
 def training_throughput(

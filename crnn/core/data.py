@@ -23,7 +23,7 @@ no padding, which would put constant frames into the normalisation.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np

@@ -238,8 +238,3 @@ def compute(wave: np.ndarray, kind: FeatureKind, normalize: bool = False) -> np.
     with torch.no_grad():
         out = FrontEnd(kind, normalize=normalize)(torch.from_numpy(np.asarray(wave, np.float32))[None])
     return out[0].numpy()
-
-
-def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
-    """Un-normalised log-Mel (T, 40) and MFCC (T, 13) of a (N,) 16 kHz wave, for display."""
-    return {"logmel": compute(wave, "logmel"), "mfcc": compute(wave, "mfcc")}

@@ -14,7 +14,9 @@ same weights and returns, per layer and direction,
     h = W_hr (o ⊙ tanh(c))                    (W_hr only with ``proj_size`` > 0)
 
 exactly torch's equations and gate order (i, f, g, o), so the recomputed
-``h`` equals ``nn.LSTM``'s output to float precision.
+``h`` equals ``nn.LSTM``'s output to float precision. The unrolled loop is
+for analysis only; training runs the fused kernels (:class:`LSTM` below
+for the projected variant).
 """
 
 from __future__ import annotations
@@ -49,6 +51,58 @@ class LSTMStates:
     def gates(self) -> dict[str, Tensor]:
         """The four gates by name (input, forget, cell candidate, output)."""
         return {"i": self.i, "f": self.f, "g": self.g, "o": self.o}
+
+
+class LSTM(nn.LSTM):
+    """``nn.LSTM`` whose projected variant (``proj_size`` > 0) runs on the fused CPU kernel.
+
+    torch computes an LSTM with a recurrent projection (LSTMP) on CPU with a
+    per-step loop of small matrix products, about 3× slower than the fused
+    oneDNN kernel of a plain LSTM. But LSTMP is a plain LSTM in disguise:
+    with the unprojected output m_t = o_t ⊙ tanh(c_t) and r_t = W_hr m_t,
+    the gates see W_hh r_{t−1} = (W_hh W_hr) m_{t−1}. So each layer runs as
+    a plain LSTM with recurrent matrix W_hh W_hr (4H × H), and W_hr projects
+    its output afterwards. Same parameters (names, shapes), outputs and
+    gradients as ``nn.LSTM`` (to float rounding); only the order of the
+    arithmetic changes. Other configurations, an initial state, packed
+    sequences and non-CPU tensors use ``nn.LSTM.forward`` itself.
+    """
+
+    def forward(self, input, hx=None):  # type: ignore[override]
+        if self.proj_size == 0 or hx is not None or not isinstance(input, Tensor) or input.dim() != 3 or not input.is_cpu:
+            return super().forward(input, hx)
+        D = 2 if self.bidirectional else 1
+        x = input
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                x = torch.nn.functional.dropout(x, self.dropout, True)
+            x, h_last, c_last = self._projected_layer(x, layer, D)
+            h_n.append(h_last)
+            c_n.append(c_last)
+        return x, (torch.cat(h_n), torch.cat(c_n))
+
+    def _projected_layer(self, x: Tensor, layer: int, D: int) -> tuple[Tensor, Tensor, Tensor]:
+        """One layer: x (B, T, F) (or (T, B, F)) → output (…, D·P), h_n (D, B, P), c_n (D, B, H)."""
+        weights, projections = [], []
+        for d in range(D):
+            sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+            w_hr = getattr(self, "weight_hr" + sfx)  # (P, H)
+            weights += [getattr(self, "weight_ih" + sfx), getattr(self, "weight_hh" + sfx) @ w_hr]  # (4H, H)
+            if self.bias:
+                weights += [getattr(self, "bias_ih" + sfx), getattr(self, "bias_hh" + sfx)]
+            projections.append(w_hr)
+        batch = x.shape[0 if self.batch_first else 1]
+        zeros = x.new_zeros(D, batch, self.hidden_size)
+        m, _, c_last = torch.lstm(
+            x, (zeros, zeros), weights, self.bias, 1, 0.0, self.training, self.bidirectional, self.batch_first
+        )  # m: (…, D·H) unprojected outputs
+        H = self.hidden_size
+        out = torch.cat([m[..., d * H : (d + 1) * H] @ projections[d].T for d in range(D)], dim=-1)  # (…, D·P)
+        time_axis = 1 if self.batch_first else 0
+        P = self.proj_size
+        last = [out.select(time_axis, -1 if d == 0 else 0)[..., d * P : (d + 1) * P] for d in range(D)]
+        return out, torch.stack(last), c_last
 
 
 def unroll(

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from crnn.core.features import FrontEnd
 from crnn.core.models.base import SERModel, wave_frames
-from crnn.core.models.pooled_conv import MaxPooledConv1d
+from crnn.core.models.pooled_conv import MaxPooledConv1d, max_pool1d
 
 
 class LFLB(nn.Module):
@@ -46,6 +46,8 @@ class LFLB(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.single_channel:
             return self.act(self._pooled_single_channel(x))
+        if isinstance(self.pool, nn.MaxPool1d):  # the same pool, a byte per value for the backward pass
+            return self.act(max_pool1d(self.bn(self.conv(x)), self.pool.kernel_size))
         return self.act(self.pool(self.bn(self.conv(x))))
 
     def _pooled_single_channel(self, x: Tensor) -> Tensor:

@@ -38,11 +38,12 @@ def _diagonals(T: Tensor, K: int) -> Tensor:
     return T.as_strided((K, pool, C), (pool * C, pool * C + C, 1))
 
 
-def _winners(y: Tensor, best: Tensor, out: Tensor) -> None:
-    """out[r, s, c] = y[r, s, c] is the first maximum over s (max_pool1d's choice among ties)."""
-    torch.eq(y, best[:, None], out=out)
-    if int(torch.count_nonzero(out)) != best.numel():  # a tie (e.g. digital silence): keep the first phase only
-        out &= out.cumsum(dim=1) == 1
+def _winners(y: Tensor, best: Tensor) -> Tensor:
+    """mask[r, s, c]: y[r, s, c] is the first maximum over s (max_pool1d's choice among ties)."""
+    mask = y == best[:, None]
+    if int(torch.count_nonzero(mask)) != best.numel():  # a tie (e.g. digital silence): keep the first phase only
+        mask &= mask.cumsum(dim=1) == 1
+    return mask
 
 
 class _PooledConv(torch.autograd.Function):
@@ -55,31 +56,30 @@ class _PooledConv(torch.autograd.Function):
         R = blocks.shape[0] // m
         T = _toeplitz(weight, q)
         step = max(1, CHUNK_VALUES // (pool * C))  # windows per chunk
-        values = blocks.new_empty(R, C)
-        mask = torch.empty(R, pool, C, dtype=torch.bool, device=blocks.device)
+        values, masks = [], []
         for r in range(0, R, step):
             y = (blocks[r * m : (r + step) * m] @ T).view(-1, pool, C)  # (chunk, pool, C)
-            best = y.amax(dim=1)
-            values[r : r + step] = best
-            _winners(y, best, mask[r : r + step])
-        ctx.save_for_backward(blocks, weight, mask)
-        ctx.pool = pool
-        return values
+            values.append(y.amax(dim=1))
+            masks.append(_winners(y, values[-1]))
+        ctx.save_for_backward(blocks, weight)
+        ctx.masks, ctx.pool = masks, pool  # one (chunk, pool, C) boolean mask per chunk
+        return torch.cat(values)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        blocks, weight, mask = ctx.saved_tensors
+        blocks, weight = ctx.saved_tensors
         pool, W, (C, K) = ctx.pool, blocks.shape[1], weight.shape
         q = W - K + 1
-        m, R = pool // q, mask.shape[0]
+        m = pool // q
         need_x = ctx.needs_input_grad[0]
         T = _toeplitz(weight, q) if need_x else None
         dT = blocks.new_zeros(W, q * C)
         d_blocks = torch.empty_like(blocks) if need_x else None
-        step = max(1, CHUNK_VALUES // (pool * C))
-        for r in range(0, R, step):
-            d_y = (mask[r : r + step] * grad[r : r + step, None, :]).view(-1, q * C)  # (chunk · m, q·C)
-            rows = slice(r * m, (r + step) * m)
+        r = 0
+        for mask in ctx.masks:
+            d_y = (mask * grad[r : r + len(mask), None, :]).view(-1, q * C)  # (chunk · m, q·C)
+            rows = slice(r * m, (r + len(mask)) * m)
+            r += len(mask)
             dT.addmm_(blocks[rows].T, d_y)
             if need_x:
                 torch.mm(d_y, T.T, out=d_blocks[rows])
@@ -159,3 +159,32 @@ class MaxPooledConv1d(nn.Conv1d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, pool={self.pool}, pads={self.pads}, ceil_mode={self.ceil_mode}"
+
+
+class _MaxPoolLast(torch.autograd.Function):
+    """x (..., L, p) → (..., L): max over the last axis, a boolean winner mask kept for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        best = x.amax(dim=-1)
+        mask = _winners(x.reshape(-1, x.shape[-1], 1), best.reshape(-1, 1)).view(x.shape)
+        ctx.save_for_backward(mask)
+        return best
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (mask,) = ctx.saved_tensors
+        return mask * grad[..., None]
+
+
+def max_pool1d(x: Tensor, pool: int) -> Tensor:
+    """``F.max_pool1d(x, pool)`` (floor mode) for x (B, C, N) → (B, C, N // pool), with a boolean winner mask.
+
+    Same values and gradients (ties: the first maximum); the backward pass
+    reads a byte per input instead of an int64 index per output and writes
+    no zero-filled buffer first.
+    """
+    B, C, N = x.shape
+    L = N // pool
+    pooled = _MaxPoolLast.apply(x[..., : L * pool].reshape(B, C, L, pool))
+    return pooled

@@ -10,6 +10,7 @@ import streamlit as st
 
 from crnn import app as appkit
 
+appkit.warm_default_model()  # once per server: torch and the default model load while the first page draws
 st.set_page_config(page_title="CRNN Lens", page_icon="🔎", layout="wide")
 
 PAGES = [
@@ -20,6 +21,7 @@ PAGES = [
     st.Page("pages/5_noise.py", url_path="noise", title="Noise lab", icon="🔊"),
     st.Page("pages/6_zoo.py", url_path="zoo", title="Model zoo", icon="🦓"),
     st.Page("pages/7_train.py", url_path="train", title="Train", icon="🏋️"),
+    st.Page("pages/8_paper_check.py", url_path="paper-check", title="Paper check", icon="📜"),
 ]
 
 page = st.navigation(PAGES)

@@ -102,8 +102,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
     from crnn.tasks.predict import predict_files
 
+    torch.set_num_threads(max(1, args.threads))  # before the first operation creates the thread pool
     failed = False
     results = []
     for item in predict_files(args.model, args.files):
@@ -124,8 +127,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     from crnn.tasks.baselines import run_baseline
+    from crnn.tasks.cv import cv_baseline
 
-    result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out)
+    if args.split == "cv":
+        result = cv_baseline(args.features, args.corpus, seed=args.seed, out=args.out)
+    else:
+        result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out)
     _print(result, args.json)
     return 0
 
@@ -136,11 +143,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.ablation:
         from crnn.tasks.ablation import ablation_rows, ablation_table
 
-        rows = ablation_rows(args.ablation)
+        rows = ablation_rows(args.ablation, args.reference)
         if args.json:
             _print(rows, True, str)
             return 0
         table, block = ablation_table(rows), "ablation"
+    elif args.cv:
+        from crnn.tasks.cv import cv_rows, cv_table
+        from crnn.tasks.report import stored_baselines
+
+        rows = cv_rows(baselines=stored_baselines())
+        if args.json:
+            _print(rows, True, str)
+            return 0
+        table, block = cv_table(rows), "cv"
     else:
         table, block = build_report(), "results"
     if args.readme:
@@ -184,7 +200,24 @@ def cmd_noiselab(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_science(args: argparse.Namespace) -> int:
+    from crnn.tasks.science import jsonable_rows, run_science
+
+    result = run_science(args.model, args.corpus, figure=args.figure, cells=not args.no_cells)
+
+    def text(r: dict) -> str:
+        return _table(jsonable_rows(r["rows"]), ["paper", "id", "verdict", "measured"]) + f"\n{r['counts']}"
+
+    _print(result, args.json, text)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.load:
+        from crnn.bench.load import load_text, run_load
+
+        _print(run_load(sessions=args.sessions, minutes=args.minutes), args.json, load_text)
+        return 0
     from crnn.bench import run_bench
 
     result = run_bench(corpus=args.corpus, app=not args.no_app)
@@ -236,18 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("predict", cmd_predict, "predict the emotion of audio files")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: a clip takes a fraction of a second, and more threads only "
+                   "spin against each other on a busy machine)")
     p.add_argument("files", nargs="+")
 
     p = add("baseline", cmd_baseline, "openSMILE functionals + SVM baseline")
     p.add_argument("--features", choices=["egemaps", "compare"], required=True)
     p.add_argument("--corpus", required=True)
-    p.add_argument("--split", choices=["tvt", "loso"], default="tvt")
+    p.add_argument("--split", choices=["tvt", "loso", "cv"], default="tvt",
+                   help="tvt: the networks' split; loso: adds leave-one-speaker-out; cv: the five CV folds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write the result JSON here")
 
     p = add("report", cmd_report, "results table of shipped checkpoints and baselines")
     p.add_argument("--readme", default=None, help="rewrite the results (or ablation) block of this README")
     p.add_argument("--ablation", default=None, metavar="DIR", help="the recipe ablation table of the runs in DIR")
+    p.add_argument("--reference", default="lens", help="with --ablation: the run the others are compared with")
+    p.add_argument("--cv", action="store_true", help="the five-fold cross-validation table (fold checkpoints <run>_cv<K>)")
 
     p = add("probe", cmd_probe, "module probes: LDA/UMAP, inertia ratios, SVM UA")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
@@ -270,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
     p.add_argument("file")
     p.add_argument("--target", default=None, help="label to explain (default: the prediction)")
-    p.add_argument("--method", choices=["ig", "saliency"], default="ig")
+    p.add_argument("--method", choices=["ig", "saliency", "occlusion"], default="ig")
     p.add_argument("--figure", default=None)
 
     p = add("noiselab", cmd_noiselab, "how prediction and representations move with noise")
@@ -280,9 +319,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snr", type=float, default=5.0, help="signal-to-noise ratio in dB")
     p.add_argument("--figure", default=None)
 
+    from crnn.cli_lab import add_lab_commands
+
+    add_lab_commands(add, _print)  # ablate, whatif, compare
+
+    p = add("science", cmd_science, "every testable finding of the papers: measured, with intervals, controls, verdicts")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model whose module probes are checked (paper 001)")
+    p.add_argument("--corpus", default=None, help="corpus folder for the probes and cells (without: card rows only)")
+    p.add_argument("--figure", default=None, help="write the verdict table (.html or .png)")
+    p.add_argument("--no-cells", action="store_true", help="skip the paper-002 cell rows")
+
     p = add("bench", cmd_bench, "speed figures")
     p.add_argument("--corpus", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")
     p.add_argument("--no-app", action="store_true", help="skip the browser timings")
+    p.add_argument("--load", action="store_true",
+                   help="instead: a load test, browser sessions uploading clips and switching pages on a local server")
+    p.add_argument("--sessions", type=int, default=8, help="with --load: browser sessions at once")
+    p.add_argument("--minutes", type=float, default=5.0, help="with --load: how long they keep going")
     return parser
 
 

@@ -20,10 +20,24 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from crnn.core.defaults import SAMPLE_RATE
-from crnn.core.features import dct_matrix, frame_times
 from crnn.core.fileio import atomic_path
 
-MODULE_TITLES = {"input": "Input features", "cnn": "CNN", "rnn": "RNN (BLSTM)", "mlp": "MLP"}
+
+def frame_times(n: int) -> np.ndarray:
+    """:func:`crnn.core.features.frame_times`, imported on use: that module imports torch, which the app's
+    first page must not wait for."""
+    from crnn.core.features import frame_times as times
+
+    return times(n)
+
+
+def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """:func:`crnn.core.features.dct_matrix`, imported on use (see :func:`frame_times`)."""
+    from crnn.core.features import dct_matrix as basis
+
+    return basis(n_mels=n_mels, n_mfcc=n_mfcc)
+
+MODULE_TITLES = {"input": "Input features", "cnn": "Convolutions (CNN)", "rnn": "Memory (LSTM)", "mlp": "Final layers (MLP)"}
 PALETTE = qualitative.Dark24 + qualitative.Light24
 EMOTION_PALETTE = qualitative.Set2 + qualitative.Pastel1
 SPECTRAL_KINDS = ("spectral", "spectro-temporal", "full-spectrum")  # filter kinds with a spectral shape
@@ -128,12 +142,14 @@ def results_figure(rows: Sequence[dict]) -> go.Figure:
     for key, name, colour in (("ua_clean", "clean", "#4B6BFB"), ("ua_noisy", "noisy", "#F29E4C")):
         fig.add_trace(go.Bar(x=[r.get("label", r["name"]) for r in models], y=[r[key] for r in models], name=name,
                              marker_color=colour))
+    names = [r.get("label", r["name"]) for r in models]
     for k, row in enumerate(r for r in rows if r["kind"] == "baseline" and r["ua_clean"] is not None):
-        fig.add_hline(y=row["ua_clean"], line_dash="dash", line_color="#555",
-                      annotation_text=f"{row['input']} {row['name']} (clean)",
-                      annotation_position="top left" if k % 2 else "top right")
-    fig.update_layout(barmode="group", yaxis=dict(title="UA", tickformat=".0%", range=[0, 1]), height=380,
-                      margin=dict(t=10), legend=dict(orientation="h"))
+        fig.add_trace(go.Scatter(x=[names[0], names[-1]] if names else [0, 1], y=[row["ua_clean"]] * 2, mode="lines",
+                                 name=f"{row['input']} {row['name']} (clean)", hoverinfo="name+y",
+                                 line=dict(dash=("dash", "dot", "dashdot", "longdash")[k % 4], color=PALETTE[k + 2])))
+    fig.update_layout(barmode="group", yaxis=dict(title="unweighted accuracy", tickformat=".0%", range=[0, 1]),
+                      height=520, margin=dict(t=10, b=10), xaxis=dict(tickangle=-40, automargin=True, tickfont_size=11),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig
 
 
@@ -141,24 +157,35 @@ def filters_figure(filters: dict[str, Any], *, max_filters: int = 16, cols: int 
     """The first ``max_filters`` of :meth:`crnn.core.models.base.SERModel.first_layer_filters`, one panel each.
 
     Spectral filters are heatmaps (rows: frequency, low at the bottom; columns:
-    time); waveform filters are curves over milliseconds. Red/above zero is positive.
+    time) on a diverging scale centred at 0 from −|largest| to +|largest| of
+    each filter (red positive, blue negative, white 0); waveform filters are curves over
+    milliseconds with the zero line drawn.
     """
     shown = filters["weights"][:max_filters]
     rows = int(np.ceil(len(shown) / cols))
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.02, vertical_spacing=0.04)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.03, vertical_spacing=0.06,
+                        subplot_titles=[f"filter {k + 1}" for k in range(len(shown))])
     for k, kernel in enumerate(shown):
         where = dict(row=k // cols + 1, col=k % cols + 1)
         if filters["axes"] == ("time",):
             ms = np.arange(len(kernel)) * filters["time_step_s"] * 1000
-            fig.add_trace(go.Scatter(x=ms, y=kernel, mode="lines", line=dict(width=1, color="#d62728"),
+            fig.add_trace(go.Scatter(x=ms, y=kernel, mode="lines", line=dict(width=1, color="#333"),
                                      hovertemplate="%{x:.2f} ms: %{y:.3f}<extra></extra>"), **where)
+            fig.add_hline(y=0, line=dict(color="#999", width=1, dash="dot"), **where)
         else:
             limit = float(np.abs(kernel).max()) or 1.0
-            fig.add_trace(go.Heatmap(z=kernel, colorscale="RdBu_r", zmin=-limit, zmax=limit, showscale=False,
+            fig.add_trace(go.Heatmap(z=kernel, colorscale="RdBu_r", zmin=-limit, zmax=limit, showscale=k == 0,
+                                     colorbar=dict(title="weight", len=0.6, tickvals=[-limit, 0, limit],
+                                                   ticktext=["most −", "0", "most +"]),
                                      hovertemplate="frame %{x}, band %{y}: %{z:.3f}<extra></extra>"), **where)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_layout(height=110 * rows + 20, margin=dict(t=10, b=10), showlegend=False)
+    unit_x = "ms" if filters["axes"] == ("time",) else "time step"
+    unit_y = "weight" if filters["axes"] == ("time",) else "frequency"
+    fig.update_xaxes(tickfont_size=8)
+    fig.update_yaxes(tickfont_size=8)
+    fig.update_xaxes(title_text=unit_x, title_font_size=10, row=rows, col=1)
+    fig.update_yaxes(title_text=unit_y, title_font_size=10, row=rows, col=1)
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=130 * rows + 60, margin=dict(t=30, b=10), showlegend=False)
     return fig
 
 
@@ -190,65 +217,6 @@ def dct_comparison_figure(filters: dict[str, Any], *, max_filters: int = 16) -> 
 
 
 # --- figures of the analyses -----------------------------------------------------------------
-
-
-def probe_grid(
-    points: dict[str, dict[str, np.ndarray | None]],
-    rho: dict[str, dict[str, float | None]],
-    classes: dict[str, np.ndarray],
-    ids: np.ndarray,
-    *,
-    method: str = "lda",
-    seed: int = 0,
-) -> go.Figure:
-    """Paper 001 Fig. 2: one row per label in ``classes`` (emotion, speaker, gender), one column per module.
-
-    ``points`` is :func:`crnn.analysis.probe.probe_projections` (module →
-    label → (n, k) coordinates, NaN rows left out, None for a single class);
-    ``rho`` the "inertia_ratio" of :func:`crnn.analysis.probe.probe_scores`,
-    shown in each panel's title; ``classes`` maps a label to its (n,) class
-    names; ``ids`` (n,) are shown when hovering a dot. A one-axis projection
-    (two-class LDA) is drawn as a strip with seeded vertical jitter; class
-    centres are labelled.
-    """
-    modules, labels = list(points), list(classes)
-    titles = [f"{MODULE_TITLES.get(m, m)} · {label}" for label in labels for m in modules]
-    fig = make_subplots(rows=len(labels), cols=len(modules), subplot_titles=titles,
-                        horizontal_spacing=0.04, vertical_spacing=0.08)
-    jitter = np.random.default_rng(seed).uniform(-0.5, 0.5, len(ids))  # (n,)
-    for row, label in enumerate(labels, start=1):
-        for col, module in enumerate(modules, start=1):
-            title = fig.layout.annotations[(row - 1) * len(modules) + col - 1]
-            P = points[module].get(label)
-            if P is None:
-                title.text += " · one class"
-                continue
-            if rho[module].get(label) is not None:
-                title.text += f" · ρ = {rho[module][label]:.3f}"
-            keep = np.isfinite(P[:, 0])
-            P = P if P.shape[1] == 2 else np.column_stack([P[:, 0], jitter])  # (n, 2)
-            _probe_panel(fig, P[keep], np.asarray(classes[label])[keep], np.asarray(ids)[keep], label, row, col)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_layout(height=300 * len(labels), width=max(700, 300 * len(modules)),
-                      title=f"Module representations ({method.upper()}); ρ = ω_i/ω_o, smaller separates better",
-                      margin=dict(l=20, r=20, t=80, b=20))
-    return fig
-
-
-def _probe_panel(fig: go.Figure, P: np.ndarray, y: np.ndarray, names: np.ndarray, label: str, row: int, col: int) -> None:
-    """One class-coloured scatter of points P (n, 2) with labels y (n,), and each class's name at its centre."""
-    for k, c in enumerate(np.unique(y)):
-        sel = y == c
-        colour = PALETTE[k % len(PALETTE)]
-        fig.add_trace(go.Scattergl(
-            x=P[sel, 0], y=P[sel, 1], mode="markers", name=str(c), legendgroup=f"{label}:{c}",
-            showlegend=False, marker=dict(size=4, color=colour, opacity=0.6),
-            text=names[sel], hovertemplate=f"{c}<br>%{{text}}<extra></extra>",
-        ), row=row, col=col)
-        cx, cy = P[sel].mean(axis=0)
-        fig.add_trace(go.Scatter(x=[cx], y=[cy], mode="text", text=[str(c)], textfont=dict(color=colour, size=11),
-                                 showlegend=False, hoverinfo="skip"), row=row, col=col)
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -384,9 +352,11 @@ def probe_svm_figure(scores: dict) -> go.Figure:
     by_label = scores.get("svm_ua_by_label") or {}
     stages = list(scores["modules"])
     fig = go.Figure([
-        go.Bar(x=stages, y=[(by_label.get(stage) or {}).get(label) for stage in stages], name=label)
+        go.Bar(x=[MODULE_TITLES.get(s, s) for s in stages], y=[(by_label.get(stage) or {}).get(label) for stage in stages],
+               name=label, text=[("—" if (by_label.get(s) or {}).get(label) is None else "") for s in stages])
         for label in ("emotion", "speaker", "gender")
     ])  # fmt: skip
-    fig.update_layout(barmode="group", height=320, margin=dict(t=10), xaxis_title="stage of the network",
-                      yaxis=dict(title="UA", tickformat=".0%", range=[0, 1]), legend=dict(orientation="h"))
+    fig.update_layout(barmode="group", height=340, margin=dict(t=30), xaxis_title="stage of the network",
+                      yaxis=dict(title="accuracy (unweighted)", tickformat=".0%", range=[0, 1]),
+                      legend=dict(orientation="h", title_text="property read off: ", y=1.1, yanchor="bottom"))
     return fig

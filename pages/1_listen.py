@@ -18,10 +18,17 @@ appkit.show_clip(clip)
 def show_prediction(lm: appkit.LoadedModel, wide: bool) -> None:
     result = appkit.predict(lm, lm.key, clip.wave)
     top = result["label"]
+    unreliable = appkit.no_speech(result)
+    if unreliable:
+        st.warning(appkit.NO_SPEECH_WARNING, icon="⚠️")
     verdict, bars = st.columns([1, 2]) if wide else (st.container(), st.container())
     with verdict:
-        st.metric(f"Model **{lm.name}** hears", appkit.emotion_label(top), f"{result['probabilities'][top]:.0%} sure",
-                  delta_color="off", delta_arrow="off", border=True)
+        heard = f"Model **{lm.name}** hears" + (" (unreliable: no speech found)" if unreliable else "")
+        st.metric(heard, appkit.emotion_label(top), appkit.confidence_words(result["probabilities"]),
+                  delta_color="off", delta_arrow="off", border=True,
+                  help="Probabilities are calibrated (temperature scaling on the validation speakers, where the "
+                  "model's card has it): of clips said with 80 % confidence, about 80 % are right. \"Unsure\" "
+                  "means below 50 %, or a runner-up within 15 points.")
         if clip.emotion:
             match = "✅ the same as" if clip.emotion == top else "❌ not the"
             st.caption(f"That is {match} emotion the actor was asked to show ({appkit.emotion_label(clip.emotion)}).")

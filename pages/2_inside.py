@@ -22,16 +22,22 @@ with appkit.friendly("the module views"):
                       "without using the labels.")
     with st.spinner("Projecting the representations…"):
         reps, scores, fig = appkit.probe(lm, corpus, method)
-    st.caption(f"{len(reps)} recordings of {corpus.describe()}. ρ in each title: spread within a class ÷ distance "
-               "between classes (smaller = better separated). Click a dot to hear it.")
+    st.caption(f"{len(reps)} recordings of {corpus.describe()}. Columns: the stages of the network, from the input "
+               "on the left to the final layers on the right. Rows: the same dots coloured by emotion (legend), by "
+               "speaker (colour = speaker, 24 actors) and by gender (legend). **Spread** in each title: how tightly "
+               "each group clusters compared with how far apart the groups are (lower is tighter). "
+               "**Click a dot to hear that recording.**",
+               help="Spread is the paper's ρ = ω_i / ω_o: mean within-class inertia over between-class inertia "
+               "(paper 001, Sec. 7.4), computed on the full representations, not on the 2-D projection.")
+    player = st.container()  # a clicked recording plays here, above the grid, not below twelve panels
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="inside_grid")
 
     for item in appkit.selected_texts(fig, event)[:1]:
-        with appkit.friendly("the recording"):
+        with player, appkit.friendly("the recording"):
             picked = appkit.recording(lm, corpus, reps, item)
             known = f" — {appkit.emotion_label(picked['emotion'])}, {picked['gender']} speaker" if picked["emotion"] else ""
-            st.markdown(f"**{item}**{known}")
-            st.audio(picked["wave"], sample_rate=appkit.SAMPLE_RATE)
+            st.markdown(f"🔊 Playing **{item}**{known}")
+            st.audio(picked["wave"], sample_rate=appkit.SAMPLE_RATE, autoplay=True)
             appkit.use_corpus_clip_button("Analyse this recording on the other pages", "inside_use", picked["path"],
                                           picked["emotion"], picked["gender"])
 
@@ -47,3 +53,6 @@ with appkit.friendly("the module views"):
                          "text/csv", key="inside_csv")
     right.download_button("⬇️ Figure (HTML)", appkit.figure_html(fig), f"probe_{lm.name}_{method}.html", "text/html",
                           key="inside_html")
+
+with appkit.friendly("the comparison"):
+    appkit.compare_section(appkit.current_model(), appkit.current_corpus())

@@ -53,3 +53,9 @@ with appkit.friendly("the corpus-wide ranking"):
         st.dataframe(appkit.ranked_cells(ranking, feature), hide_index=True)
         st.caption(f"Over {used} recordings. mean_r: average correlation; top_count: in how many recordings the "
                    "cell was the best match.")
+
+with appkit.friendly("the cells' effect"):
+    appkit.ablation_section(appkit.current_model(), appkit.current_corpus())
+
+with appkit.friendly("the what-if"):
+    appkit.whatif_section(*appkit.model_and_clip())

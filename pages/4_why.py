@@ -4,7 +4,8 @@ import streamlit as st
 
 from crnn import app as appkit
 
-METHODS = {"integrated_gradients": "Integrated Gradients (careful)", "saliency": "Saliency (quick)"}
+METHODS = {"integrated_gradients": "Integrated Gradients (careful)", "saliency": "Saliency (quick)",
+           "occlusion": "Occlusion (blank patches)"}
 
 appkit.intro(
     "💡 Why this prediction",

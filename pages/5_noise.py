@@ -29,7 +29,7 @@ with appkit.friendly("the noise lab"):
             st.markdown(f"**{title}**")
             st.audio(wave, sample_rate=appkit.SAMPLE_RATE)
             probabilities = dict(zip(lm.labels, pred["probabilities"]))
-            st.metric("Predicted", appkit.emotion_label(pred["label"]), f"{probabilities[pred['label']]:.0%} sure",
+            st.metric("Predicted", appkit.emotion_label(pred["label"]), appkit.confidence_words(probabilities),
                       delta_color="off", delta_arrow="off", border=True)
             st.plotly_chart(appkit.probability_figure(probabilities, height=240, label_format=appkit.emotion_label),
                             key=f"noise_probs_{title[:5]}")

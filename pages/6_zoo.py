@@ -20,25 +20,39 @@ with appkit.friendly("the model table"):
     if not rows:
         st.info("No trained models yet. Train one on the **Train** page.")
     else:
-        st.dataframe(appkit.model_table(rows), hide_index=True, column_config={
+        table = appkit.model_table(rows)
+        st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, column_config={
+            "model": st.column_config.TextColumn("model", width="medium", pinned=True),
             "parameters": st.column_config.NumberColumn(format="localized"),
-            "UA clean": st.column_config.ProgressColumn("UA clean", **UA_BAR),
-            "UA noisy": st.column_config.ProgressColumn("UA noisy", **UA_BAR),
+            "UA clean": st.column_config.ProgressColumn("UA clean", help="Unweighted accuracy on the clean test "
+                                                        "speakers", **UA_BAR),
+            "UA noisy": st.column_config.ProgressColumn("UA noisy", help="The same clips with noise at −10 to 15 dB",
+                                                        **UA_BAR),
+            "calibration error": st.column_config.NumberColumn(
+                format="percent", help="How far the stated confidence is from the real hit rate after temperature "
+                "scaling (expected calibration error, ECE, 15 bins; lower is more honest). Empty: an older card."),
         })  # fmt: skip
         st.caption("UA (unweighted accuracy): the mean of the per-emotion hit rates on the test speakers; chance is "
                    "1 / number of emotions. Noisy: the same test clips mixed with noise at −10 to 15 dB SNR. "
                    "Shipped: trained for the papers; trained in this session: by you; shared on this server: by "
                    "other visitors.")
-        st.plotly_chart(appkit.results_figure(rows + baselines), key="zoo_bars")
+        bars = appkit.results_figure(rows + baselines)
+        st.plotly_chart(bars, key="zoo_bars")
+        left, right = st.columns(2)
+        left.download_button("⬇️ Table (CSV)", appkit.csv_bytes(table), "model_zoo.csv", "text/csv", key="zoo_csv")
+        right.download_button("⬇️ Figure (HTML)", appkit.figure_html(bars), "model_zoo.html", "text/html",
+                              key="zoo_html")
     if baselines:
-        st.dataframe(appkit.baseline_table(baselines), hide_index=True, column_config={
+        st.markdown("**Classic baselines**: hand-crafted acoustic features (eGeMAPS, ComParE) with a support vector "
+                    "machine, both kernels; the dashed lines in the chart are their clean accuracy.")
+        st.dataframe(appkit.baseline_table(baselines), hide_index=True, width="stretch", column_config={
             "UA clean": st.column_config.NumberColumn(format="percent"),
             "UA noisy": st.column_config.NumberColumn(format="percent"),
         })  # fmt: skip
 
 if rows:
     labels = [row["label"] for row in rows]
-    pick = st.selectbox("Look closer at", labels, key="zoo_pick")
+    pick = st.selectbox("Look closer at", labels, index=appkit.default_pick(rows), key="zoo_pick")
     row = rows[labels.index(pick)]
 
     with appkit.friendly("the confusion matrix"):
@@ -52,6 +66,20 @@ if rows:
         else:
             st.info("This model's card has no confusion matrix for that condition.")
 
+    with appkit.friendly("the calibration"):
+        st.subheader("Can its confidence be trusted?")
+        found = appkit.calibration(lm)
+        if found:
+            st.plotly_chart(appkit.reliability_figure(found["reliability_test"], found.get("ece_test_before"),
+                                                      found.get("ece_test_after")), key="zoo_reliability")
+            st.caption(f"Bars: of the test clips the model called with a given confidence, the share it got right. "
+                       f"On the dashed line, \"80 % sure\" is right 80 % of the time. Every probability in this app "
+                       f"is divided down by the temperature fitted on the validation speakers "
+                       f"(T = {found['temperature']:.2f}); it changes no answer, only how sure the model says it is.")
+        else:
+            st.info("This model was trained before confidence calibration was added; its probabilities are shown "
+                    "as the network gives them, which tends to overstate how sure it is.")
+
     with appkit.friendly("the first-layer filters"):
         st.subheader("What the first layer learned to look for")
         filters = appkit.first_layer_filters(lm)
@@ -61,8 +89,11 @@ if rows:
             shown = min(16, len(filters["weights"]))
             layout = ("rows = frequency, low at the bottom; columns = time" if filters["axes"] == ("frequency", "time")
                       else "time in ms")
-            st.caption(f"`{filters['layer']}`: {filters['description']} (first {shown} shown; {layout}; "
-                       "red positive, blue negative).")
+            st.caption(f"First convolution ({filters['description']}; first {shown} shown; {layout}). "
+                       + ("Red: positive weights, blue: negative, white: zero; each filter on its own scale. A filter "
+                          "that is all red responds to energy in its band anywhere, one with red and blue to changes."
+                          if filters["axes"] != ("time",) else "Each curve is one filter's weights; the dotted line "
+                          "is zero."), help=f"Layer `{filters['layer']}`.")
             st.plotly_chart(appkit.filters_figure(filters, max_filters=shown), key="zoo_filters")
             if filters["kind"] in appkit.SPECTRAL_KINDS:
                 st.caption("Left: each filter's shape across frequency (averaged over time). Right: the fixed DCT "

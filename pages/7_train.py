@@ -53,3 +53,5 @@ with appkit.friendly("the training form"):
 
     if st.session_state.get("train_done"):
         st.success(st.session_state["train_done"])
+        if st.session_state.get("train_chance"):
+            st.warning(st.session_state["train_chance"], icon="⚠️")

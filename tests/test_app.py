@@ -63,6 +63,10 @@ def models_dir(tmp_path_factory) -> Path:
             "metrics": {"test": {c: {"ua": 0.125, "labels": LABELS, "confusion": confusion} for c in ("clean", "noisy")}},
             "training": {"epochs": 0, "best_epoch": 0, "seconds": 0.0, "device": "cpu"},
         }  # fmt: skip
+        if name == "fst_cldnn_logmel":  # a card with calibration, as new trainings write them
+            card["calibration"] = {"temperature": 1.5, "ece_test_before": 0.2, "ece_test_after": 0.05, "bins": 15,
+                                   "reliability_test": [{"bin": 0.3, "confidence": 0.31, "accuracy": 0.25, "n": 4},
+                                                        {"bin": 0.9, "confidence": 0.88, "accuracy": 0.8, "n": 6}]}
         save_checkpoint(model, card, folder / name)
         if name == "fst_cldnn_logmel":
             from crnn.analysis.representations import Representations
@@ -142,6 +146,17 @@ def test_upload_of_a_real_clip_reaches_every_page(app):
         app.switch_page(f"pages/{page}.py").run()
         _clean(app, page)
         assert app.sidebar.selectbox(key="lens_clip").value == f"📁 {name}", f"{page} lost the uploaded clip"
+
+
+def test_white_noise_upload_warns_no_speech_and_marks_the_prediction_unreliable(app):
+    assert not app.warning, "an example clip is speech: no warning"
+    buffer = io.BytesIO()
+    sf.write(buffer, np.random.default_rng(0).normal(0, 0.1, 16000 * 2).astype(np.float32), 16000, format="WAV")
+    app.file_uploader(key="listen_upload").upload("noise.wav", buffer.getvalue(), "audio/wav").run()
+    assert not app.exception and not app.error
+    assert app.sidebar.selectbox(key="lens_clip").value == "📁 noise.wav"
+    assert [w.value for w in app.warning if "No speech found" in w.value], [w.value for w in app.warning]
+    assert "unreliable" in app.metric[0].label
 
 
 def test_bad_upload_gives_one_friendly_error_and_the_app_stays_up(app):
@@ -431,6 +446,11 @@ def test_training_a_small_model_adds_it_to_the_picker(app, tiny_corpus, models_d
     _clean(app, "7_train after")
     assert app.success and "tiny" in app.success[0].value
     assert "at most 2 trained models" in app.success[0].value and "old_a" in app.success[0].value
+    import json
+
+    card = json.loads((tmp_path / "models" / "tiny" / "card.json").read_text())
+    near_chance = card["metrics"]["test"]["clean"]["ua"] <= 1.5 / len(card["labels"])
+    assert near_chance == any("close to guessing" in w.value for w in app.warning), "a near-chance result must say so"
     picker = app.sidebar.selectbox(key="lens_model_pick")
     assert picker.value == "tiny (trained in this session)"
     assert "old_b (shared on this server)" in picker.options and not any("old_a" in o for o in picker.options)
@@ -441,3 +461,107 @@ def test_training_a_small_model_adds_it_to_the_picker(app, tiny_corpus, models_d
     assert "tiny (shared on this server)" in other.sidebar.selectbox(key="lens_model_pick").options
     other.switch_page("pages/6_zoo.py").run()
     assert "tiny (shared on this server)" in other.selectbox(key="zoo_pick").options
+
+
+@pytest.mark.parametrize("name", ["fst_cldnn_logmel", "ldnn_mfcc", "clstm"])
+def test_every_view_of_a_clip_sees_the_same_trimmed_wave(name):
+    """Listen, Noise lab ("clean"), Cells and Why agree on a clip's clean prediction (issue 13, item 2).
+
+    Trained models (the shipped ones) tell a trimmed from an untrimmed clip by tens of percent;
+    an untrained one barely does, so it stands in only when the checkpoint is missing."""
+    import torch
+
+    from crnn.app import backend
+    from crnn.core.audio import load_audio
+    from crnn.core.checkpoint import load_checkpoint
+    from crnn.core.data import trim_silence
+    from crnn.core.features import n_frames
+    from crnn.core.models import build_model
+
+    if (ROOT / "checkpoints" / name / "card.json").is_file():
+        model, card = load_checkpoint(ROOT / "checkpoints" / name)
+    else:
+        torch.manual_seed(1)
+        model, card = build_model(name, len(LABELS)), {"labels": LABELS}
+    model.eval()
+    for path in sorted(EXAMPLES.glob("*.flac"))[:3]:
+        wave = load_audio(path)
+        assert len(trim_silence(wave)) < len(wave), f"{path.name} has no silence to trim; pick another clip"
+        labels = list(card["labels"])
+        listen = np.array([backend.predict_file(model, card, wave)["probabilities"][k] for k in labels])
+        noise = np.array(backend.noise_shift(model, wave, "white", 10.0, labels, 0)["prediction_clean"]["probabilities"])
+        why = backend.explain(model, wave, labels[0], labels, "saliency", False).probabilities
+        np.testing.assert_allclose(noise, listen, atol=1e-4, err_msg=f"noise lab vs listen on {path.name}")
+        np.testing.assert_allclose(why, listen, atol=1e-4, err_msg=f"why vs listen on {path.name}")
+        cells = backend.cell_correlations(model, wave)
+        assert len(cells.times) == n_frames(len(trim_silence(wave))), f"cells saw another wave on {path.name}"
+
+
+def test_confidence_is_calibrated_and_worded_honestly(app):
+    """Temperature scaling from the card; "unsure" for a flat answer; near-chance results said plainly (item 3)."""
+    from crnn.app.confidence import chance_words, confidence_words, scale, temperature
+
+    assert temperature({}) == 1.0 and temperature({"calibration": {"temperature": 2.0}}) == 2.0
+    sharp = {"anger": 0.9, "calm": 0.05, "fear": 0.05}
+    softer = scale(sharp, 2.0)
+    assert max(softer, key=softer.get) == "anger" and 0.5 < softer["anger"] < 0.9
+    assert abs(sum(softer.values()) - 1) < 1e-9
+    assert confidence_words(sharp).startswith("fairly sure")
+    assert confidence_words({"anger": 0.45, "calm": 0.40, "fear": 0.15}).startswith("unsure")
+    assert chance_words(0.125, 8) and chance_words(0.6, 8) is None
+    # the app's untrained test model answers near-uniformly: the Listen page must not call that "sure"
+    delta = app.metric[0].proto.delta
+    assert delta.startswith("unsure"), delta
+
+
+def test_a_ravdess_upload_shows_its_acted_emotion(app):
+    """RAVDESS names encode the acted emotion (3rd field): an upload of one says so beside the prediction."""
+    from crnn.app.state import acted_emotion
+
+    assert acted_emotion("03-01-05-02-01-01-01.wav") == ("anger", "male") and acted_emotion("me.wav") == (None, None)
+    path = next(iter(sorted(EXAMPLES.glob("03-01-05-*.flac"))))  # 05: anger
+    app.file_uploader(key="listen_upload").upload(path.name, path.read_bytes(), "audio/flac").run()
+    _clean(app, "1_listen after a RAVDESS upload")
+    shown = " ".join(c.value for c in app.caption)
+    assert "acted emotion: 😠 anger" in shown and "the actor was asked to show" in shown, shown
+
+
+def test_the_module_grid_can_be_read(app):
+    """Fig. 2 has a legend for emotions and genders, labelled centres above the dots, axis titles (item 4)."""
+    import json
+
+    app.switch_page("pages/2_inside.py").run()
+    _clean(app, "2_inside")
+    charts = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    grid = next(c for c in charts if any(t.get("type") == "scattergl" for t in c["data"]))
+    legend = {t["name"] for t in grid["data"] if t.get("showlegend")}
+    assert set(LABELS) <= legend and {"female", "male"} <= legend, legend
+    assert not any(t.get("showlegend") and t["name"].isdigit() for t in grid["data"]), "no 24-colour speaker key"
+    centres = [a["text"] for a in grid["layout"]["annotations"] if a.get("bgcolor")]
+    assert set(f"<b>{e}</b>" for e in LABELS) <= set(centres), "emotion centres are labelled on a background"
+    assert any("axis 1" in str(v.get("title")) for k, v in grid["layout"].items() if k.startswith("xaxis"))
+    assert any("colour = speaker" in c.value for c in app.caption)
+    svm = next(c for c in charts if c["layout"].get("barmode") == "group")
+    assert [t["name"] for t in svm["data"]] == ["emotion", "speaker", "gender"]
+    assert any(v is not None for v in svm["data"][1]["y"]), "the speaker probe is computed"
+
+
+def test_the_zoo_shows_every_baseline_calibration_and_a_model_with_convolutions(app):
+    """All four SVM baselines, the table unclipped, a reliability diagram, and a default with filters (items 3, 7)."""
+    import json
+
+    from crnn.app.zoo import zoo_results
+
+    app.switch_page("pages/6_zoo.py").run()
+    _clean(app, "6_zoo")
+    _, baselines = zoo_results()
+    if baselines:
+        assert len(app.dataframe[1].value) == len(baselines) == 4, "both kernels of both feature sets"
+    assert len(app.dataframe[0].value) == len(zoo_results()[0]) and app.dataframe[0].proto.height >= 35 * len(
+        app.dataframe[0].value), "every row visible"
+    assert "has no convolution" not in " ".join(i.value for i in app.info), "the default model has filters"
+    app.selectbox(key="zoo_pick").set_value(TEST_MODEL).run()
+    _clean(app, "6_zoo, calibrated model")
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in app.get("plotly_chart")]
+    assert any("How honest" in t and "after" in t for t in titles), titles
+    assert {b.proto.label for b in app.get("download_button")} >= {"⬇️ Table (CSV)", "⬇️ Figure (HTML)"}

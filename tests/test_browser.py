@@ -83,6 +83,57 @@ def test_every_page_after_an_upload(server, chromium, shots):
     page.close()
 
 
+_FIRST_DOT = """() => {
+    const gd = [...document.querySelectorAll('.js-plotly-plot')].find((g) => (g._fullData || []).some((t) => t.type === 'scattergl'));
+    const t = gd._fullData.find((t) => t.type === 'scattergl' && String(t.legendgroup).startsWith('speaker:'));
+    const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')], ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+    const box = gd.getBoundingClientRect();
+    return {x: box.left + xa._offset + xa.l2p(t.x[0]), y: box.top + ya._offset + ya.l2p(t.y[0])};
+}"""
+_GRID_DRAWN = "() => [...document.querySelectorAll('.js-plotly-plot')].some((g) => (g._fullData || []).some((t) => t.type === 'scattergl'))"
+_PLAYING = "() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0)"
+
+
+def test_clicking_a_dot_plays_its_recording(server, chromium):
+    """On "Inside the model", a click on a dot of the grid plays that recording at once, above the grid."""
+    page = chromium.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{server}/inside")
+    page.get_by_role("heading", name="Inside the model").wait_for(timeout=90_000)
+    bench_app.wait_idle(page, 120)
+    if "precomputed" not in page.inner_text("body") or "not at hand" in page.inner_text("body"):
+        pytest.skip("no probe bundle or corpus audio on this computer")
+    page.wait_for_function(_GRID_DRAWN, timeout=60_000)
+    page.locator('[data-testid="stPlotlyChart"]').first.scroll_into_view_if_needed()
+    dot = page.evaluate(_FIRST_DOT)
+    page.mouse.click(dot["x"], dot["y"])
+    page.wait_for_function(_PLAYING, timeout=60_000)
+    audio, grid = (page.locator(sel).first.bounding_box() for sel in ("audio", '[data-testid="stPlotlyChart"]'))
+    assert audio["y"] < grid["y"], "the player is above the grid"
+    _no_traceback(page, "Inside the model after a click")
+    page.close()
+
+
+DEEP_LINKS = {"listen": "Listen and predict", "inside": "Inside the model", "cells": "Cells and prosody",
+              "why": "Why this prediction", "noise": "Noise lab", "zoo": "Model zoo", "train": "Train"}
+
+
+@pytest.mark.parametrize("path", ["inside", "listen", "zoo"])
+def test_a_deep_link_as_the_first_request_of_a_fresh_server(chromium, tmp_path, path):
+    """Opening /inside before anyone opened / must show the app's own sidebar, not Streamlit's pages/ navigation."""
+    env, _ = bench_app.demo_models(tmp_path / "models")
+    with bench_app.serve({"CRNN_CACHE_DIR": str(tmp_path / "cache"), **env}) as (url, _):
+        page = chromium.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/{path}")
+        page.get_by_role("heading", name=DEEP_LINKS[path]).wait_for(timeout=90_000)
+        bench_app.wait_idle(page, 90)
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        for title in DEEP_LINKS.values():
+            assert nav.get_by_text(title, exact=True).count() == 1, f"/{path}: no sidebar link to {title}"
+        assert page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count() > 0, "no model picker"
+        _no_traceback(page, f"/{path}")
+        page.close()
+
+
 def test_two_sessions_at_once_see_only_their_own_clip(server, chromium, tmp_path):
     clips = []
     for k, example in enumerate(EXAMPLES[1:3]):

@@ -1,5 +1,6 @@
 """Checkpoints round-trip; damaged or tampered ones are refused with one CheckpointError line."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -277,3 +278,25 @@ def test_saving_into_a_plain_folder_keeps_its_files(tmp_path, monkeypatch):
     save_checkpoint(model, {"model": "tiny", "model_kwargs": model.config, "labels": LABELS}, folder)
     assert (folder / "notes.txt").read_text() == "keep me"
     load_checkpoint(folder)
+
+
+class _Trap:
+    """Unpickling this creates ``path``: proof that a loader unpickled it."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_pickle_in_place_of_the_weights_is_refused_never_unpickled(saved, tmp_path):
+    """Loading reads safetensors and JSON only: a pickle with a matching SHA-256 is refused, and never run."""
+    _, folder = saved
+    trap = tmp_path / "unpickled"
+    torch.save({"state_dict": _Trap(trap)}, folder / "model.safetensors")
+    card = json.loads((folder / "card.json").read_text())
+    card["weights_sha256"] = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    (folder / "card.json").write_text(json.dumps(card))
+    assert "SHA-256" not in _one_line_error(folder)  # refused for what the file is, not for being changed
+    assert not trap.exists()

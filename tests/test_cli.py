@@ -79,6 +79,30 @@ def test_predict_reports_bad_files_and_still_predicts_the_good_one(capsys, tmp_p
     assert len(err.strip().splitlines()) == 2 and "corrupt.wav" in err and "silent.wav" in err
 
 
+def test_predict_says_no_speech_found_for_white_noise_and_goes_on(capsys, tmp_path, checkpoint, clip):
+    """Noise has no voiced frame: one line "no speech found", exit 2, and the next file is still predicted."""
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, 0.1 * np.random.default_rng(0).standard_normal(32000), 16000)
+    code, out, err = run(capsys, "predict", "--model", str(checkpoint), "--json", str(noise), str(clip))
+    assert code == 2
+    assert [r["file"].split("/")[-1] for r in json.loads(out)] == ["tone.wav"]
+    assert err.strip().splitlines() == [f"{noise.name}: no speech found (no voiced frame), so no emotion is given"]
+
+
+def test_predict_imports_neither_librosa_nor_scikit_learn(checkpoint, clip):
+    """A cold ``crnn predict`` loads torch, the model and the audio loader only: librosa (numba), scikit-learn,
+    scipy and pandas cost seconds of start-up and are not needed to predict."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from crnn.cli import main; code = main(sys.argv[1:]); "
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'librosa', 'numba', 'sklearn', 'scipy', "
+              "'pandas', 'plotly'}), code)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script, "predict", "--model", str(checkpoint), str(clip)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "[] 0", done.stdout + done.stderr
+
+
 def test_tampered_checkpoint_is_refused_in_one_line(capsys, checkpoint, clip):
     weights = checkpoint / "model.safetensors"
     data = bytearray(weights.read_bytes())

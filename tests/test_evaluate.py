@@ -81,10 +81,14 @@ def test_predict_over_time_rows(seconds, spans):
 
 def test_predict_files_reports_bad_files_and_goes_on(checkpoint, tmp_path):
     good = tmp_path / "good.wav"
-    sf.write(good, 0.1 * np.random.default_rng(1).standard_normal(SR), SR)
+    t = np.arange(SR) / SR
+    sf.write(good, 0.3 * np.sin(2 * np.pi * 180 * t), SR)  # voiced: a tone Praat tracks
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
-    results = list(predict_files(checkpoint, [bad, tmp_path / "missing.wav", good]))
-    assert [("error" in r) for r in results] == [True, True, False]
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, 0.1 * np.random.default_rng(1).standard_normal(SR), SR)
+    results = list(predict_files(checkpoint, [bad, tmp_path / "missing.wav", noise, good]))
+    assert [("error" in r) for r in results] == [True, True, True, False]
     assert "\n" not in results[0]["error"]
-    assert results[2]["label"] in LABELS
+    assert "no speech found" in results[2]["error"]
+    assert results[3]["label"] in LABELS and results[3]["speech"] and results[3]["voiced_fraction"] > 0.5

@@ -122,3 +122,25 @@ def test_dct_matrix_rows():
     np.testing.assert_allclose(basis[0], np.ones(40))  # k = 0: the mean log energy
     gram = basis.astype(np.float64) @ basis.T
     np.testing.assert_allclose(gram - np.diag(np.diag(gram)), 0, atol=1e-4)  # DCT-II rows are orthogonal
+
+
+def test_mel_filterbank_is_librosas_without_importing_it():
+    """Computed in numpy (a model is built without importing librosa), and the very numbers librosa gives."""
+    librosa = pytest.importorskip("librosa")
+    expected = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=20.0, fmax=8000.0, htk=True)
+    np.testing.assert_array_equal(features.mel_filterbank(), expected.astype(np.float32))
+
+
+def test_trim_silence_cuts_where_librosa_does():
+    """:func:`crnn.core.data.trim_silence` in numpy gives the very cut of ``librosa.effects.trim`` (top_db 40)."""
+    librosa = pytest.importorskip("librosa")
+    from crnn.core.data import MIN_TRIMMED, trim_silence
+
+    rng = np.random.default_rng(0)
+    speech = chirp(1.5) * np.hanning(24000).astype(np.float32)
+    waves = [speech, np.zeros(0, np.float32), np.zeros(100, np.float32), rng.standard_normal(30000).astype(np.float32)]
+    for lead, tail in [(0, 3), (100, 9000), (5000, 0), (20000, 12345), (1, 2047), (777, 4096)]:
+        waves.append(np.concatenate([np.zeros(lead, np.float32), speech, 1e-4 * rng.standard_normal(tail).astype(np.float32)]))
+    for wave in waves:
+        cut, _ = librosa.effects.trim(wave, top_db=40.0)
+        np.testing.assert_array_equal(trim_silence(wave), cut if len(cut) >= MIN_TRIMMED else wave)

@@ -1,19 +1,26 @@
 """The model registry and the SERModel contract, on short synthetic clips."""
 
+import copy
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+import crnn.core.models
 from crnn.core.audio import MIN_SECONDS, SAMPLE_RATE
 from crnn.core.errors import CrnnError
 from crnn.core.models import MODULE_NAMES, REGISTRY, build_model, concordance_loss, list_models
+from crnn.core.lstm import lstm_states
 from crnn.core.models.cldnn import FILTERS, PatchConv
+from crnn.core.models.cnn_lstm import LFLB
 from crnn.core.models.conv_rnn import ConvRecurrent
-from crnn.core.models.raw_crnn import concordance_correlation
+from crnn.core.models.pooled_conv import max_pool1d, pooled_conv1d
+from crnn.core.models.raw_crnn import concordance_correlation, fft_conv1d
 
 PAPER_001 = [
     "ldnn_mfcc", "ldnn_logmel", "t_cldnn_mfcc", "fst_cldnn_mfcc",
@@ -247,3 +254,145 @@ def test_first_layer_filters_name_their_axes(name, shape, kind, models):
 @pytest.mark.parametrize("name", ["ldnn_mfcc", "clstm", "lstm_crnn"])
 def test_models_whose_first_layer_is_recurrent_have_no_filters(name, models):
     assert models[name].first_layer_filters() is None
+
+
+# --- registry fields, from_card, and the issue-9 changes -----------------------------------------
+
+
+def test_specs_carry_norm_recipe_and_deviations():
+    from crnn.analysis.recipes import Recipe
+
+    recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
+    for name, spec in REGISTRY.items():
+        assert spec.norm in ("utterance", "global", "speaker"), name
+        assert set(spec.recipe) <= recipe_fields, name
+        assert spec.deviations and all(isinstance(d, str) and d for d in spec.deviations), name
+        assert list(spec.deviations) == build_model(name, N_CLASSES).deviations()
+    assert REGISTRY["clstm"].norm == "speaker" and REGISTRY["ldnn_logmel"].norm == "global"
+    assert REGISTRY["raw_crnn"].recipe == {"optimizer": "adam", "lr": 2e-3, "batch_size": 50}
+    assert any("concatenated" in d for d in build_model("cblstm", 4, from_card=True, bidirectional=True).deviations())
+    assert not any("concatenated" in d for d in REGISTRY["cblstm"].deviations)
+    assert not any(hasattr(crnn.core.models, f"PAPER_00{k}") for k in range(5))  # the unused constants are gone
+
+
+@pytest.mark.parametrize("name, old, new", [
+    ("raw_crnn", {"input_norm": False, "conv_dropout": 0.0, "dropout": 0.2},
+     {"input_norm": True, "conv_dropout": 0.5, "dropout": 0.5}),
+    ("cblstm", {"combine": "concat", "conv_layers": 2, "feature": "last"},
+     {"combine": "linear", "conv_layers": 1, "feature": "max"}),
+])  # fmt: skip
+def test_from_card_uses_class_defaults_new_trainings_the_variant(name, old, new):
+    card_kwargs = {"bidirectional": True} if name == "cblstm" else {}
+    before = build_model(name, 4, from_card=True, **card_kwargs)  # an old card lacks the new arguments
+    after = build_model(name, 4)
+    assert {k: before.config[k] for k in old} == old
+    assert {k: after.config[k] for k in new} == new
+    rebuilt = build_model(name, 4, from_card=True, **json.loads(json.dumps(after.config)))
+    assert rebuilt.config == after.config  # a new card rebuilds the new model
+
+
+def _old_raw_crnn_logits(model, wave):
+    """The first raw_crnn checkpoint's forward pass, written out with plain torch ops."""
+    x = model.frontend(wave)
+    pads = model.conv1.pads
+    y = F.conv1d(F.pad(x.unsqueeze(1), pads), model.conv1.weight, model.conv1.bias)
+    y = F.relu(F.max_pool1d(y, 2 * model.envelope_pool, ceil_mode=True))
+    L = y.shape[-1]
+    y = model.conv2(y)[..., :L]
+    y = F.max_pool1d(y.transpose(1, 2), model.channel_pool)
+    T = L // model.frame_len
+    rnn, _ = model.rnn(y[:, : T * model.frame_len].reshape(wave.shape[0], T, -1))
+    return model.out(model.mlp(rnn.mean(dim=1)))
+
+
+def test_raw_crnn_with_new_flags_off_is_the_old_model():
+    torch.manual_seed(0)
+    model = build_model("raw_crnn", N_CLASSES, from_card=True).eval()
+    wave = clip(2.0, batch=2, seed=6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(wave), _old_raw_crnn_logits(model, wave), atol=1e-5, rtol=1e-5)
+    assert model.filter_norm is None and model.step_norm is None and model.conv_dropout is None
+    assert not any("norm" in k for k in model.state_dict())
+
+
+def test_raw_crnn_blstm_input_is_normalised():
+    torch.manual_seed(0)
+    wave = clip(3.0, batch=6, seed=7)
+    for gain in (1.0, 50.0):  # a trained first checkpoint's conv outputs grew to mean ~63: emulate with a gain
+        old = build_model("raw_crnn", N_CLASSES, from_card=True).train()
+        new = build_model("raw_crnn", N_CLASSES, conv_dropout=0.0).train()
+        for model in (old, new):
+            with torch.no_grad():
+                model.conv2.weight.mul_(gain)
+        with torch.no_grad():
+            cnn_old, cnn_new = old.module_outputs(wave)["cnn"], new.module_outputs(wave)["cnn"]
+            gates = lstm_states(new.rnn, cnn_new)[0]
+        assert abs(cnn_new.mean().item()) < 0.05 and abs(cnn_new.std().item() - 1) < 0.05
+        saturated = ((gates.i > 0.99) | (gates.i < 0.01) | (gates.f > 0.99) | (gates.f < 0.01)).float().mean()
+        assert saturated < 0.05
+    assert cnn_old.mean() > 20  # without the normalisation the BLSTM input scales with the filters
+
+
+@pytest.mark.parametrize("n, taps, pool, pads, ceil", [
+    (4001, 3, 4, (1, 1), False), (4003, 80, 80, (39, 40), True), (4000, 80, 80, (39, 40), True), (801, 5, 10, (0, 0), True),
+])  # fmt: skip
+def test_pooled_conv_equals_conv_then_max_pool(n, taps, pool, pads, ceil):
+    torch.manual_seed(0)
+    x = torch.randn(3, n)
+    x[1, : n // 2] = 0  # digital silence: ties, where max_pool1d takes the first maximum
+    x.requires_grad_(True)
+    w = (torch.randn(7, 1, taps) / taps**0.5).requires_grad_(True)
+    b = torch.randn(7, requires_grad=True)
+    ref = F.max_pool1d(F.conv1d(F.pad(x[:, None], pads), w, b), pool, ceil_mode=ceil)
+    got = pooled_conv1d(x, w, b, pool, pads, ceil)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=0)
+    g = torch.randn_like(ref)
+    for a, c in zip(torch.autograd.grad((ref * g).sum(), (x, w, b)), torch.autograd.grad((got * g).sum(), (x, w, b))):
+        torch.testing.assert_close(c, a, atol=1e-4, rtol=1e-5)
+
+
+def test_mask_max_pool_and_fft_conv_equal_the_torch_ops():
+    torch.manual_seed(0)
+    x = torch.relu(torch.randn(2, 5, 43)).requires_grad_(True)  # ReLU zeros: ties
+    ref, got = F.max_pool1d(x, 4), max_pool1d(x, 4)
+    torch.testing.assert_close(got, ref, atol=0, rtol=0)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad((got * g).sum(), x)[0], torch.autograd.grad((ref * g).sum(), x)[0])
+    x, w, b = torch.randn(2, 3, 300), torch.randn(4, 3, 100), torch.randn(4)
+    torch.testing.assert_close(fft_conv1d(x, w, b, 50), F.conv1d(x, w, b, padding=50), atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_single_channel_lflb_is_conv_bn_pool_elu(mode):
+    torch.manual_seed(0)
+    block = LFLB(1, 16, 4, dims=1)
+    with torch.no_grad():
+        block.bn.weight.uniform_(-1, 1)  # negative scales turn the max into a min
+        block.bn.bias.uniform_(-1, 1)
+        block.bn.running_mean.uniform_(-0.1, 0.1)
+        block.bn.running_var.uniform_(0.5, 2)
+    reference = copy.deepcopy(block)
+    getattr(block, mode)()
+    getattr(reference, mode)()
+    x = (0.3 * torch.randn(3, 1, 4003)).requires_grad_(True)
+    conv = F.conv1d(x, reference.conv.weight, reference.conv.bias, padding=1)
+    expected = F.elu(F.max_pool1d(reference.bn(conv), 4))
+    got = block(x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(got)
+    names = ["x", *(name for name, _ in block.named_parameters())]
+    grads = torch.autograd.grad((got * g).sum(), [x, *block.parameters()])
+    ref_grads = torch.autograd.grad((expected * g).sum(), [x, *reference.parameters()])
+    for name, a, c in zip(names, ref_grads, grads):
+        # In training, BatchNorm cancels the conv bias: its gradient is 0 up to the reference's rounding.
+        tolerance = 1e-3 if (name == "conv.bias" and mode == "train") else 1e-5
+        torch.testing.assert_close(c, a, atol=tolerance, rtol=1e-4)
+    for key, value in reference.state_dict().items():  # running statistics updated alike
+        torch.testing.assert_close(block.state_dict()[key], value, atol=1e-6, rtol=1e-5)
+
+
+def test_training_throughput_measures_every_named_model():
+    from crnn.bench.training import training_throughput
+
+    rates = training_throughput(["ldnn_mfcc", "cnn_lstm_1d"], seconds=0.5, batch=2, steps=1)
+    assert set(rates) == {"ldnn_mfcc", "cnn_lstm_1d"} and all(r > 0 for r in rates.values())

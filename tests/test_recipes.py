@@ -30,7 +30,7 @@ def test_recipe_overrides_from_cli_strings():
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor():
-    recipe = get_recipe("lens", {"warmup_epochs": 2, "max_epochs": 10, "lr": 1.0})
+    recipe = get_recipe("lens", {"warmup_epochs": 2, "max_epochs": 10, "lr": 1.0, "schedule": "cosine"})
     rates = [learning_rate(recipe, step, 10) for step in range(100)]
     assert rates[0] == pytest.approx(0.05) and rates[19] == pytest.approx(1.0)  # linear warm-up over 20 steps
     assert all(a >= b for a, b in zip(rates[19:], rates[20:]))  # then never rises

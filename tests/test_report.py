@@ -37,4 +37,4 @@ def test_rows_of_models_then_baselines(root):
     baselines = [r for r in rows if r["kind"] == "baseline"]
     assert [(r["kernel"], r["best"], r["ua_clean"]) for r in baselines] == [("linear", False, 0.3), ("rbf", True, 0.35)]
     assert all(r["kind"] == "model" for r in results_rows(root, baselines=[]))
-    assert "| SVM rbf, C=1 | 001 (baseline) | eGeMAPSv02 (88) | clean | 35.0 | 17.5 | – | – |" in build_report(root)
+    assert "| SVM rbf, C=1 | 001 (baseline) | eGeMAPSv02 (88) | clean | – | 35.0 | 17.5 | – | – | – |" in build_report(root)

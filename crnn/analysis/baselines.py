@@ -113,6 +113,11 @@ def _svm(kernel: str, C: float) -> SVC:
     return SVC(kernel=kernel, C=C, class_weight="balanced", gamma="scale")
 
 
+def svm_predict(kernel: str, C: float, Xtr: np.ndarray, ytr: Sequence[str], Xte: np.ndarray) -> np.ndarray:
+    """Labels predicted for Xte (n, D) by an SVM of ``kernel`` and ``C`` fitted on (Xtr, ytr)."""
+    return _svm(kernel, C).fit(Xtr, ytr).predict(Xte)
+
+
 def _fit_score(kernel: str, C: float, Xtr, ytr, Xte, yte, labels) -> dict:
     return classification_report_dict(yte, _svm(kernel, C).fit(Xtr, ytr).predict(Xte), labels)
 

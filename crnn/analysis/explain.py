@@ -34,7 +34,7 @@ from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.errors import CorpusError
 from crnn.core.features import HOP_LENGTH, compute, frame_times
 
-METHODS = ("integrated_gradients", "saliency")
+METHODS = ("integrated_gradients", "saliency", "occlusion")
 ALIASES = {"ig": "integrated_gradients"}
 
 
@@ -167,7 +167,8 @@ def explain(
     ``wave`` (N,) float32 at 16 kHz; ``target`` a class index or, with
     ``labels``, a class name or a synonym of one (:func:`target_index`);
     ``method`` "integrated_gradients" or "ig" (``n_steps`` Gauss-Legendre
-    steps, with convergence delta) or "saliency" (|∂score/∂x|). Attributions
+    steps, with convergence delta), "saliency" (|∂score/∂x|) or "occlusion"
+    (the logit's drop when a patch of 5 bands × 200 ms is blanked). Attributions
     are in logit units per input feature: (T, F) for log-Mel/MFCC models,
     (N,) for waveform models. ``layers=True`` adds each module's conductance
     (another ``n_steps + 1`` forward/backward passes). Works in eval mode on
@@ -219,6 +220,10 @@ def _attribute(
 
     if method == "saliency":
         return Saliency(fm).attribute(x, target=target, abs=True), None, None
+    if method == "occlusion":  # patches of Mel bands × time segments (crnn.analysis.occlusion)
+        from crnn.analysis.occlusion import occlusion
+
+        return occlusion(fm, x, target), None, None
     attr, d = IntegratedGradients(fm).attribute(
         x, baselines=baseline, target=target, n_steps=n_steps, internal_batch_size=n_steps, return_convergence_delta=True,
     )

@@ -17,6 +17,7 @@ from torch import nn
 from crnn.core.data import trim_silence
 from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.features import compute
+from crnn.core.prosody import voiced_fraction
 
 WINDOW_SECONDS = 1.0  # over-time prediction window
 HOP_SECONDS = 0.5  # one over-time row per 0.5 s
@@ -42,6 +43,12 @@ def predict_file(model: nn.Module, card: dict, wave: np.ndarray) -> dict:
     window starting there (the last window ends with the clip; a clip
     shorter than 1 s gives a single row). Times are in seconds from the start
     of the untrimmed clip; probabilities are 0-1 per label.
+
+    Also ``voiced_fraction``: the share of 10 ms frames Praat calls voiced
+    (:func:`crnn.core.prosody.voiced_fraction`), and ``speech``: False when
+    that share is 0, i.e. no speech was found and the emotion is meaningless
+    (white noise, a hum-free tone-less signal); callers say so instead of
+    trusting the label.
     """
     labels = list(card["labels"])
     device = next(model.parameters()).device
@@ -60,7 +67,10 @@ def predict_file(model: nn.Module, card: dict, wave: np.ndarray) -> dict:
         rows.extend(probabilities(batch))
     for a, b in spans[len(full) :]:
         rows.extend(probabilities(torch.from_numpy(wave[a:b])[None]))
+    voiced = voiced_fraction(wave)
     return {
+        "speech": voiced > 0,
+        "voiced_fraction": voiced,
         "label": labels[int(overall.argmax())],
         "probabilities": {label: float(p) for label, p in zip(labels, overall)},
         "over_time": [

@@ -206,7 +206,7 @@ def probe_projections(
     labels: Sequence[str] = LABELS,
     seed: int = 0,
 ) -> dict[str, dict[str, np.ndarray | None]]:
-    """The points of paper 001's Fig. 2: module → label → (n, k) coordinates, the grid :func:`crnn.plots.probe_grid` draws.
+    """The points of paper 001's Fig. 2: module → label → (n, k) coordinates, the grid :func:`crnn.plots_app.probe_grid` draws.
 
     ``method`` "lda": one LDA per module and label (:func:`lda_projection`,
     k = 1 for two classes, else 2); "umap": one seeded 2-D UMAP per module

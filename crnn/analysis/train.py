@@ -105,7 +105,7 @@ def _set_up_model(run: Run, model_kwargs: dict | None) -> None:
     run.optimizer = opt(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     weights = class_weights(data.train_emotions, data.labels).to(run.device)
     run.loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=recipe.label_smoothing)
-    run.average = WeightAverage(model, recipe.ema) if recipe.ema > 0 else None
+    run.average = WeightAverage(model, recipe.ema, recipe.ema_warmup) if recipe.ema > 0 else None
     run.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if run.world > 1:
         ids = [run.device.index] if run.device.type == "cuda" else None
@@ -127,6 +127,8 @@ def _try_resume(run: Run, folder: Path) -> None:
     if run.average is not None:
         run.average.state = {k: v.to(run.device) for k, v in unprefixed("ema", tensors).items()}
     run.record = {k: record.get(k, RECORD[k]) for k in RECORD}
+    if run.average is not None:
+        run.average.steps = run.record["step"]
     run.resumed_from = run.record["epoch"]
     run.earlier_s = run.record["seconds"]
 

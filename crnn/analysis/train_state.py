@@ -33,17 +33,27 @@ def resume_dir(out: Path, state_dir: Path | None = None) -> Path:
 
 
 class WeightAverage:
-    """Exponential moving average of a model's parameters and buffers, updated after every step."""
+    """Exponential moving average of a model's parameters and buffers, updated after every step.
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    With ``warmup`` the decay at step t is min(decay, (1 + t) / (10 + t)), so the
+    random initial weights are forgotten within the first few hundred steps;
+    without it they keep weight decay**t, which early in training leaves the
+    average half random (and its batch-norm statistics inconsistent).
+    """
+
+    def __init__(self, model: nn.Module, decay: float, warmup: bool = False) -> None:
         self.decay = decay
+        self.warmup = warmup
+        self.steps = 0
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps)) if self.warmup else self.decay
+        self.steps += 1
         for key, value in model.state_dict().items():
             if value.dtype.is_floating_point:
-                self.state[key].mul_(self.decay).add_(value.detach(), alpha=1 - self.decay)
+                self.state[key].mul_(decay).add_(value.detach(), alpha=1 - decay)
             else:
                 self.state[key].copy_(value)
 

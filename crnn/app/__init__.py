@@ -14,6 +14,7 @@ each other's clips or results).
 - :mod:`~crnn.app.backend`: the one place that imports the library's analyses and figures.
 - :mod:`~crnn.app.cached`: those analyses behind Streamlit's caches.
 - :mod:`~crnn.app.corpus`: the corpus behind the model-wide views.
+- :mod:`~crnn.app.confidence`: temperature-scaled probabilities and their wording.
 - :mod:`~crnn.app.views`: results shaped for the pages' tables and charts.
 - :mod:`~crnn.app.zoo`: the model zoo's rows.
 - :mod:`~crnn.app.training`: training from the app.
@@ -29,16 +30,19 @@ from crnn.app.backend import (
 from crnn.app.cached import (
     cell_report, corpus_summary, display_features, explanation, noise_result, noise_sweep, predict,
 )  # fmt: skip
+from crnn.app.confidence import chance_words, confidence_words, is_unsure, temperature
 from crnn.app.corpus import corpus_cells, corpus_folder, current_corpus, probe, recording
 from crnn.app.frame import csv_bytes, figure_html, friendly, intro, progress_callback, selected_texts, show_error
 from crnn.app.inputs import audio_inputs, model_and_clip, show_clip, use_corpus_clip_button
-from crnn.app.models import LoadedModel, current_model, load_model, model_choices
+from crnn.app.models import LoadedModel, current_model, load_model, model_choices, warm_default_model
 from crnn.app.roots import is_allowed, safe_folder, user_models_dir
 from crnn.app.sidebar import sidebar
 from crnn.app.state import CLIP_KEY, CLIPS_KEY, Clip, add_clip_bytes, current_clip, emotion_label
 from crnn.app.training import default_spec, model_specs, train_model
-from crnn.app.views import best_cell_figures, cell_layers, probe_rows, ranked_cells
+from crnn.app.views import NO_SPEECH_WARNING, best_cell_figures, cell_layers, no_speech, probe_rows, ranked_cells
 from crnn.app.zoo import baseline_table, confusion_report, first_layer_filters, model_table, zoo_results
+from crnn.app.zoo import calibration, default_pick
+from crnn.app.backend import reliability_figure
 from crnn.core.defaults import RAVDESS, SAMPLE_RATE
 
 __all__ = [
@@ -53,3 +57,10 @@ __all__ = [
     "progress_callback", "ranked_cells", "recording", "results_figure", "safe_folder", "selected_texts", "show_clip",
     "show_error", "sidebar", "train_model", "use_corpus_clip_button", "user_models_dir", "zoo_results"
 ]  # fmt: skip
+__all__ += ["calibration", "chance_words", "confidence_words", "default_pick", "is_unsure", "reliability_figure",
+            "temperature"]
+__all__ += ["NO_SPEECH_WARNING", "no_speech", "warm_default_model"]
+
+from crnn.app.lab import ablation_section, compare_section, whatif_section  # noqa: E402  (the causal lab)
+
+__all__ += ["ablation_section", "compare_section", "whatif_section"]

@@ -21,6 +21,14 @@ from crnn.plots import (  # noqa: F401  (re-exported for the pages)
     features_figure, filters_figure, module_contributions_figure, noise_figure, over_time_figure, probability_figure,
     probe_svm_figure, results_figure,
 )  # fmt: skip
+from crnn.plots_app import reliability_figure  # noqa: F401  (re-exported for the pages)
+
+
+def model_input(wave: np.ndarray) -> np.ndarray:
+    """The clip as every analysis sees it: silent ends trimmed, as ``crnn predict`` and training do."""
+    from crnn.core.data import trim_silence
+
+    return trim_silence(np.asarray(wave, np.float32))
 
 
 def predict_file(model: Any, card: dict, wave: np.ndarray) -> dict:
@@ -71,7 +79,7 @@ def bundle_representations(checkpoint: os.PathLike) -> Any | None:
 def probe_scores(reps: Any) -> dict:
     from crnn.analysis.probe import probe_scores as run
 
-    return run(reps)
+    return run(reps, svm_labels=("emotion", "speaker", "gender"))  # the speaker SVM adds about a second
 
 
 def probe_figure(reps: Any, scores: dict, method: str) -> Any:
@@ -83,7 +91,7 @@ def probe_figure(reps: Any, scores: dict, method: str) -> Any:
 def cell_correlations(model: Any, wave: np.ndarray) -> Any:
     from crnn.analysis.cells import cell_correlations as run
 
-    return run(model, wave)
+    return run(model, model_input(wave))
 
 
 def top_cells(table: Any, feature: str, k: int) -> Any:
@@ -101,19 +109,19 @@ def corpus_cells(model: Any, paths: Sequence[str], progress: Progress | None = N
 def explain(model: Any, wave: np.ndarray, target: str, labels: list[str], method: str, layers: bool) -> Any:
     from crnn.analysis.explain import explain as run
 
-    return run(model, wave, target=target, labels=labels, method=method, layers=layers)
+    return run(model, model_input(wave), target=target, labels=labels, method=method, layers=layers)
 
 
 def noise_shift(model: Any, wave: np.ndarray, kind: str, snr_db: float, labels: list[str], seed: int) -> dict:
     from crnn.analysis.noiselab import noise_shift as run
 
-    return run(model, wave, kind, snr_db, labels=labels, seed=seed)
+    return run(model, model_input(wave), kind, snr_db, labels=labels, seed=seed)
 
 
 def noise_sweep(model: Any, wave: np.ndarray, kind: str, labels: list[str], seed: int) -> list[dict]:
     from crnn.analysis.noiselab import noise_sweep as run
 
-    return run(model, wave, kind, labels=labels, seed=seed)
+    return run(model, model_input(wave), kind, labels=labels, seed=seed)
 
 
 def results_rows(folder: os.PathLike, baselines: list | None = None) -> list[dict]:

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from crnn.app import backend
+from crnn.app.confidence import scale_explanation, scale_noise, scale_prediction, temperature
 from crnn.app.models import LoadedModel
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint
@@ -23,9 +24,10 @@ from crnn.core.checkpoint import load_checkpoint
 
 @st.cache_data(max_entries=64, show_spinner="Listening…")
 def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
-    """The model's prediction for a clip: "label", "probabilities" and, for long clips, "over_time"."""
+    """The model's prediction for a clip: "label", "probabilities" (calibrated) and, for long clips, "over_time"."""
     with _lm.lock:
-        return backend.predict_file(_lm.model, _lm.card, np.array(wave))
+        result = backend.predict_file(_lm.model, _lm.card, np.array(wave))
+    return scale_prediction(result, temperature(_lm.card))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -68,8 +70,15 @@ def probe_scores(_reps: Any, key: str, corpus: str) -> dict:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str) -> Any:
-    """Paper 001 Fig. 2: the module views projected by ``method`` ("lda" or "umap")."""
-    return backend.probe_figure(_reps, _scores, method)
+    """Paper 001 Fig. 2: the module views projected by ``method`` ("lda" or "umap").
+
+    Rebuilt from its dict, the figure has the same JSON as the copies the cache
+    hands out later; Streamlit ties a chart's click selection to that JSON, so
+    a dot clicked on the first run's chart still counts on the next run.
+    """
+    import plotly.graph_objects as go
+
+    return go.Figure(backend.probe_figure(_reps, _scores, method).to_dict())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -90,18 +99,21 @@ def corpus_cells(_lm: LoadedModel, key: str, paths: tuple[str, ...], _progress: 
 def explanation(_lm: LoadedModel, key: str, wave: np.ndarray, target: str, method: str, layers: bool) -> Any:
     """Attributions of the score of ``target`` to the input features (and to the modules)."""
     with _lm.lock:
-        return backend.explain(_lm.model, np.array(wave), target, _lm.labels, method, layers)
+        expl = backend.explain(_lm.model, np.array(wave), target, _lm.labels, method, layers)
+    return scale_explanation(expl, temperature(_lm.card))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def noise_result(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, snr_db: float, seed: int) -> dict:
     """The clip with noise: predictions clean and noisy, each module's shift, and "noisy_wave" to listen to."""
     with _lm.lock:
-        return backend.noise_shift(_lm.model, np.array(wave), kind, snr_db, _lm.labels, seed)
+        result = backend.noise_shift(_lm.model, np.array(wave), kind, snr_db, _lm.labels, seed)
+    return scale_noise(result, temperature(_lm.card))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def noise_sweep(_lm: LoadedModel, key: str, wave: np.ndarray, kind: str, seed: int) -> list[dict]:
     """:func:`noise_result` over the paper's SNR range, with the same seed (so the same noise excerpt)."""
     with _lm.lock:
-        return backend.noise_sweep(_lm.model, np.array(wave), kind, _lm.labels, seed)
+        rows = backend.noise_sweep(_lm.model, np.array(wave), kind, _lm.labels, seed)
+    return [scale_noise(row, temperature(_lm.card)) for row in rows]

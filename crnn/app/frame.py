@@ -24,8 +24,24 @@ EVENT_TEXT = {  # what "done" counts, for the events of crnn.core.cache.Progress
 }
 
 
+def keep_app_navigation() -> None:
+    """Rerun a deep link that Streamlit ran as an old-style ``pages/`` app, this time through app.py.
+
+    A fresh server treats ``pages/`` as a version-1 multipage folder until some
+    script calls ``st.navigation``, so the first visitor of ``/inside`` would get
+    Streamlit's own navigation and no sidebar. Clearing the flag and rerunning
+    (the page keeps its URL and hash) sends this and every later run through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def intro(title: str, what: str, why: str) -> None:
     """Page title and the two plain-language sentences every page opens with."""
+    keep_app_navigation()
     st.title(title)
     st.markdown(f"{what} {why}")
 

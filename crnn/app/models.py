@@ -7,11 +7,15 @@ folder). Models trained in the app (marked by an :data:`APP_MARK` file) are
 capped in number and total size: beyond the cap the oldest ones are removed
 (:func:`enforce_model_cap`); shipped and CLI-trained models are never
 removed. Loading goes through :func:`crnn.core.checkpoint.load_checkpoint`,
-the one loader.
+the one loader. :func:`warm_default_model` loads the default model (and the
+prediction code, torch included) in a background thread when the server
+runs the app for the first time, so the first prediction does not wait for
+them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -117,13 +121,74 @@ def _weights_stamp(folder: Path) -> str:
     return f"{folder}:{stat.st_mtime_ns}:{stat.st_size}"
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def _load(folder: str, stamp: str) -> LoadedModel:
+def _read(folder: str, stamp: str) -> LoadedModel:
     import torch
 
     torch.set_num_threads(torch_threads())
     model, card = load_checkpoint(Path(folder))
     return LoadedModel(Path(folder), model, card, card.get("weights_sha256") or stamp)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+def _load(folder: str, stamp: str) -> LoadedModel:
+    warm = _warm_thread
+    if warm is not None and warm.name == folder:
+        warm.join()  # the background warm-up is loading this very model: wait for it rather than load it twice
+    lm = _warmed.pop((folder, stamp), None)
+    _warmed.clear()  # a warmed model whose weights changed since is never taken: free it
+    return lm if lm is not None else _read(folder, stamp)
+
+
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None  # named after the folder it loads
+_warmed: dict[tuple[str, str], LoadedModel] = {}  # (folder, stamp) → the model the warm-up loaded, until _load takes it
+
+
+def default_model_folder() -> Path | None:
+    """The folder of :data:`~crnn.core.defaults.DEFAULT_MODEL` the sidebar offers first: shipped, else the user's."""
+    for folder in (CHECKPOINT_DIR / DEFAULT_MODEL, user_models_dir() / DEFAULT_MODEL):
+        if is_checkpoint(folder):
+            return folder
+    return None
+
+
+def warm_default_model() -> threading.Thread | None:
+    """Start loading the default model in a background thread, once per server process; returns that thread.
+
+    The thread imports torch and the prediction code, loads the checkpoint
+    and predicts one short synthetic clip (torch's first call is slow), so
+    the first visitor's first prediction finds everything ready: ``_load``
+    takes the model over (waiting for the thread if it is still busy). A
+    failure is only logged: the page then loads the model itself and shows
+    its usual one-line error. None when there is no default model.
+    """
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is None:
+            folder = default_model_folder()
+            if folder is None:
+                return None
+            _warm_thread = threading.Thread(target=_warm, args=(str(folder),), name=str(folder), daemon=True)
+            _warm_thread.start()
+        return _warm_thread
+
+
+def _warm(folder: str) -> None:
+    import numpy as np
+
+    from crnn.app import backend
+
+    try:
+        stamp = _weights_stamp(Path(folder))
+        lm = _read(folder, stamp)
+        t = np.arange(16000, dtype=np.float32) / 16000
+        wave = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)  # 1 s of a voiced tone
+        with lm.lock:
+            backend.predict_file(lm.model, lm.card, wave)
+        backend.display_features(wave)
+        _warmed[(folder, stamp)] = lm
+    except Exception:  # noqa: BLE001 — a warm-up must never take the server down; the page reports real errors
+        logging.getLogger("crnn.app").exception("warming the default model failed")
 
 
 def load_model(folder: str | Path) -> LoadedModel:

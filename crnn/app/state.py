@@ -128,7 +128,16 @@ def add_clip_bytes(filename: str, data: bytes, origin: str = "upload") -> Clip:
         name = f"🎙️ My recording {sum(c.origin == 'recording' for c in session_clips().values()) + 1}"
     else:
         name = f"📁 {Path(filename).name}"
-    return _keep(Clip(name, _frozen(wave), origin))
+    emotion, gender = acted_emotion(filename) if origin == "upload" else (None, None)
+    return _keep(Clip(name, _frozen(wave), origin, emotion, gender))
+
+
+def acted_emotion(filename: str) -> tuple[str | None, str | None]:
+    """(emotion, gender) a RAVDESS file name encodes (03-01-EE-II-SS-RR-AA: EE the emotion), else (None, None)."""
+    from crnn.core.corpus_layouts import _ravdess  # the corpus reader's own parser
+
+    meta = _ravdess(Path(Path(filename).name), Path("."))
+    return (None, None) if isinstance(meta, str) else (meta.emotion, meta.gender)
 
 
 def add_corpus_clip(path: str, emotion: str | None, gender: str | None) -> Clip:

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from crnn.app import backend
+from crnn.app.confidence import chance_words
 from crnn.app.frame import progress_callback
 from crnn.app.models import cap_message, enforce_model_cap, new_model_folder, remember_trained
 from crnn.core.cache import Progress
@@ -83,5 +84,6 @@ def train_model(name: str, corpus_folder: Path, new_name: str, *, noisy: bool, m
     remember_trained(out)
     removed = enforce_model_cap(keep=out)
     ua = card["metrics"]["test"]["clean"]["ua"]
+    st.session_state["train_chance"] = chance_words(ua, len(card.get("labels") or []))
     message = f"Saved **{out.name}**: {ua:.0%} unweighted accuracy on unseen speakers. It is now selected in the sidebar."
     return f"{message} {cap_message(removed)}" if removed else message

@@ -7,6 +7,15 @@ from typing import Any
 from crnn.app import backend
 
 PROPERTIES = ("emotion", "speaker", "gender")
+NO_SPEECH_WARNING = (
+    "No speech found: Praat hears no voiced sound in this clip (noise, a hum or a tone?), so the emotion below "
+    "is unreliable — the model always names one of its emotions, even for sound that is not a voice."
+)
+
+
+def no_speech(result: dict) -> bool:
+    """True when a prediction (:func:`crnn.app.cached.predict`) was made on a clip without any voiced frame."""
+    return not result.get("speech", True)
 
 
 def probe_rows(scores: dict) -> list[dict]:

@@ -10,10 +10,11 @@ import streamlit as st
 from crnn.app import backend
 from crnn.app.models import LoadedModel, model_label
 from crnn.app.roots import user_models_dir
-from crnn.core.defaults import CHECKPOINT_DIR
+from crnn.core.defaults import CHECKPOINT_DIR, DEFAULT_MODEL
 
 MODEL_COLUMNS = {"label": "model", "model": "architecture", "family": "family", "paper": "paper", "input": "input",
-                 "parameters": "parameters", "ua_clean": "UA clean", "ua_noisy": "UA noisy", "epochs": "epochs"}
+                 "parameters": "parameters", "ua_clean": "UA clean", "ua_noisy": "UA noisy", "ece": "calibration error",
+                 "epochs": "epochs"}
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -23,12 +24,12 @@ def _results(user_dir: str) -> tuple[list[dict], list[dict]]:
     models = [row for row in shipped if row["kind"] == "model"]
     if Path(user_dir).is_dir() and Path(user_dir).resolve() != CHECKPOINT_DIR.resolve():
         models += backend.results_rows(Path(user_dir), baselines=[])
-    baselines = [row for row in shipped if row["kind"] == "baseline" and row["best"]]
+    baselines = [row for row in shipped if row["kind"] == "baseline"]  # both kernels of both feature sets
     return models, baselines
 
 
 def zoo_results() -> tuple[list[dict], list[dict]]:
-    """(model rows, best-kernel baseline rows); model rows get "label", the name the sidebar's model picker shows."""
+    """(model rows, baseline rows: every feature set × kernel); model rows get "label", the name the sidebar's model picker shows."""
     models, baselines = _results(str(user_models_dir()))
     return [{**row, "label": model_label(row["path"])} for row in models], baselines
 
@@ -40,7 +41,19 @@ def model_table(rows: list[dict]) -> list[dict]:
 
 def baseline_table(baselines: list[dict]) -> list[dict]:
     return [{"baseline": f"{b['feature_set']} + SVM ({b['kernel']})", "features": b["n_features"],
-             "UA clean": b["ua_clean"], "UA noisy": b["ua_noisy"]} for b in baselines]  # fmt: skip
+             "UA clean": b["ua_clean"], "UA noisy": b["ua_noisy"],
+             "chosen on validation": "✅" if b.get("best") else ""} for b in baselines]  # fmt: skip
+
+
+def default_pick(rows: list[dict]) -> int:
+    """Index of the row "look closer at" opens with: the default model (it has convolutions), else the first."""
+    return next((k for k, row in enumerate(rows) if row.get("name") == DEFAULT_MODEL), 0)
+
+
+def calibration(lm: LoadedModel) -> dict | None:
+    """The card's calibration (temperature, ECE before/after, reliability bins), or None for older cards."""
+    found = lm.card.get("calibration") or {}
+    return found if found.get("reliability_test") else None
 
 
 def confusion_report(lm: LoadedModel, condition: str) -> dict | None:

@@ -31,8 +31,8 @@ MAX_DECODED_SAMPLES = 2**28
 BLOCK_SAMPLES = 2**18  # samples over all channels decoded at a time: 1 MB as float32
 
 # Bump when load_audio returns different samples for the same file, and put it in the
-# keys of caches of decoded audio or of what is computed from it. 2: the mean (DC) is removed.
-LOADER_VERSION = 2
+# keys of caches of decoded audio or of what is computed from it. 3: block decoding, samples as recorded.
+LOADER_VERSION = 3
 
 AudioSource = Union[str, os.PathLike, bytes, BinaryIO]
 
@@ -131,7 +131,7 @@ def load_audio(
     max_seconds: float = MAX_SECONDS,
     name: str | None = None,
 ) -> np.ndarray:
-    """Read audio and return it as mono float32 samples at 16 kHz, shape (N,), with its mean (DC) removed.
+    """Read audio and return it as mono float32 samples at 16 kHz, shape (N,).
 
     ``source`` is a path, the file's bytes, or a binary file object (an upload).
     Channels are averaged to mono; other rates are resampled with soxr's
@@ -166,7 +166,7 @@ def load_audio(
 
 
 def _finish(sink: _Sink, frames: int, rate: int, label: str) -> np.ndarray:
-    """Refuse empty, short or silent audio; subtract the mean; return the result."""
+    """Refuse empty, short or silent audio (silence judged with the mean removed); return the samples."""
     if frames == 0:
         raise AudioError(f"{label}: the file holds no audio samples")
     seconds = frames / rate
@@ -178,10 +178,9 @@ def _finish(sink: _Sink, frames: int, rate: int, label: str) -> np.ndarray:
     mean = sink.total / frames
     if max(sink.high - mean, mean - sink.low) < SILENCE_PEAK:
         raise AudioError(f"{label}: the audio is silent")
+    # The samples themselves are returned as recorded: the shipped checkpoints were trained and
+    # scored on them, and a DC offset only touches the lowest FFT bin of the features.
     wave = sink.out[: sink.n]
-    # Resampling is linear, so subtracting the mean afterwards removes the same DC
-    # (up to the filter's edge response in the first and last few milliseconds).
-    wave -= np.float32(mean)
     # A header that under-stated the length left a grown buffer: do not keep its unused tail alive.
     return wave if len(sink.out) - sink.n <= 4096 else wave.copy()
 

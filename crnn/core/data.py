@@ -45,10 +45,21 @@ def trim_silence(wave: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
     """Cut leading and trailing parts quieter than ``top_db`` dB below the loudest frame.
 
     If trimming would leave less than 0.5 s, the utterance is returned whole.
+    The same cut as ``librosa.effects.trim(wave, top_db=top_db)`` (RMS of
+    2048-sample frames every 512, zero-padded at the ends), computed here so
+    that a prediction does not import librosa (and numba), seconds of a cold
+    start.
     """
-    import librosa
-
-    trimmed, _ = librosa.effects.trim(wave, top_db=top_db)
+    frame, hop = 2048, 512
+    padded = np.pad(wave, (frame // 2, frame // 2), mode="constant")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop].T  # (frame, T), as librosa.util.frame
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=-2))  # (T,)
+    amin = 1e-5**2
+    level = 10.0 * np.log10(np.maximum(amin, np.square(rms)))
+    level -= 10.0 * np.log10(np.maximum(amin, np.max(rms) ** 2))
+    loud = np.flatnonzero(level > -top_db)
+    start, end = (int(loud[0]) * hop, min(len(wave), (int(loud[-1]) + 1) * hop)) if loud.size else (0, 0)
+    trimmed = wave[start:end]
     return trimmed if len(trimmed) >= MIN_TRIMMED else wave
 
 

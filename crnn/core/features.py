@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
@@ -45,10 +44,24 @@ def frame_times(n: int) -> np.ndarray:
 
 
 def mel_filterbank() -> np.ndarray:
-    """Triangular HTK-style Mel filters, 20 Hz to 8 kHz, shape (40, N_FFT // 2 + 1)."""
-    return librosa.filters.mel(
-        sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=20.0, fmax=SAMPLE_RATE / 2, htk=True
-    ).astype(np.float32)
+    """Triangular HTK-style Mel filters, 20 Hz to 8 kHz, shape (40, N_FFT // 2 + 1).
+
+    The same numbers as ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=40,
+    fmin=20, fmax=8000, htk=True)`` (Slaney area normalisation), computed here
+    so that building a model does not import librosa (and numba): a cold
+    ``crnn predict`` pays seconds for that import.
+    """
+    n_bins = N_FFT // 2 + 1
+    fft_hz = np.fft.rfftfreq(n=N_FFT, d=1.0 / SAMPLE_RATE)
+    mels = np.linspace(2595.0 * np.log10(1.0 + 20.0 / 700.0), 2595.0 * np.log10(1.0 + (SAMPLE_RATE / 2) / 700.0), N_MELS + 2)
+    mel_hz = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    spacing = np.diff(mel_hz)
+    ramps = np.subtract.outer(mel_hz, fft_hz)
+    weights = np.zeros((N_MELS, n_bins), dtype=np.float32)
+    for i in range(N_MELS):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / spacing[i], ramps[i + 2] / spacing[i + 1]))
+    weights *= (2.0 / (mel_hz[2 : N_MELS + 2] - mel_hz[:N_MELS]))[:, np.newaxis]
+    return weights
 
 
 def dct_matrix(n_mels: int = N_MELS, n_mfcc: int = N_MFCC) -> np.ndarray:

@@ -144,6 +144,36 @@ def unroll(
     return tuple(torch.stack(outs[k], dim=1) for k in "hcifgo")  # type: ignore[return-value]
 
 
+def unroll_stacked(
+    x_proj: Tensor, w_hh: Tensor, bias: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """D independent LSTMs over the same number of steps at once, one batched product per step.
+
+    x_proj: (D, B, T, 4H) = W_ih x + b_ih per LSTM (gate order i, f, g, o);
+    w_hh: (D, 4H, H); bias: (D, 4H) added to every step, or None. Each runs
+    forward in time (flip a backward direction's input before and its
+    outputs after). Returns h, c, i, f, g, o, each (D, B, T, H). Used for
+    paper 000's short window recurrences, where the loop is r1 = 5 steps.
+    """
+    D, B, T, _ = x_proj.shape
+    H = w_hh.shape[-1]
+    h = x_proj.new_zeros(D, B, H)
+    c = x_proj.new_zeros(D, B, H)
+    w_t = w_hh.transpose(1, 2)  # (D, H, 4H)
+    outs: dict[str, list[Tensor]] = {k: [] for k in "hcifgo"}
+    for x_t in x_proj.unbind(dim=2):  # one backward op for all steps, not a zero-filled buffer per step
+        gates = x_t + torch.bmm(h, w_t)  # (D, B, 4H)
+        if bias is not None:
+            gates = gates + bias[:, None, :]
+        i, f, o = torch.sigmoid(gates[..., : 2 * H]).chunk(2, dim=-1) + (torch.sigmoid(gates[..., 3 * H :]),)
+        g = torch.tanh(gates[..., 2 * H : 3 * H])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        for k, v in zip("hcifgo", (h, c, i, f, g, o)):
+            outs[k].append(v)
+    return tuple(torch.stack(outs[k], dim=2) for k in "hcifgo")  # type: ignore[return-value]
+
+
 def lstm_states(lstm: nn.LSTM, x: Tensor, frame_rate: float = FRAME_RATE) -> list[LSTMStates]:
     """Recompute every state and gate of ``lstm`` on input ``x``, one entry per layer.
 

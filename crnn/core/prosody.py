@@ -10,7 +10,6 @@ models' recurrent states.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.features import HOP_LENGTH, N_FFT, WIN_LENGTH, frame_times, n_frames
@@ -59,6 +58,8 @@ def loudness_db(wave: np.ndarray) -> np.ndarray:
 
 def rms_range_db(rms: np.ndarray, window_s: float = RANGE_WINDOW_S) -> np.ndarray:
     """Range (max − min, dB) of the RMS track over a centred sliding window of ``window_s`` seconds, (T,)."""
+    from scipy.ndimage import maximum_filter1d, minimum_filter1d  # here: `crnn predict` needs only voiced_fraction
+
     size = max(1, int(round(window_s * SAMPLE_RATE / HOP_LENGTH)))
     return maximum_filter1d(rms, size, mode="nearest") - minimum_filter1d(rms, size, mode="nearest")
 

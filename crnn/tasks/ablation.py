@@ -16,10 +16,17 @@ from crnn.core.errors import CrnnError
 
 
 def _changes(recipe: dict, reference: dict) -> str:
+    if recipe.get("name") == "paper" != reference.get("name"):
+        return "paper 001's recipe"
     diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)]
-    if recipe.get("name") != reference.get("name"):
-        return f"recipe {recipe.get('name')}"
     return ", ".join(diff) or "(reference)"
+
+
+def _effective(card: dict) -> dict:
+    """The card's recipe with the normalisation actually used ("model" resolved to what the model got)."""
+    recipe = dict(card["training"]["recipe"])
+    recipe["norm"] = (card.get("normalisation") or {}).get("norm", recipe.get("norm"))
+    return recipe
 
 
 def ablation_rows(folder: str | os.PathLike, reference: str = "lens") -> list[dict]:
@@ -28,12 +35,12 @@ def ablation_rows(folder: str | os.PathLike, reference: str = "lens") -> list[di
     runs = {p.name: read_card(p) for p in sorted(folder.iterdir()) if (p / CARD).is_file()} if folder.is_dir() else {}
     if reference not in runs:
         raise CrnnError(f"{folder.name} has no finished run named {reference!r} to compare with")
-    ref = runs[reference]["training"]["recipe"]
+    ref = _effective(runs[reference])
     rows = []
     for name, card in runs.items():
         training = card["training"]
         rows.append({
-            "run": name, "model": card["model"], "changes": _changes(training["recipe"], ref),
+            "run": name, "model": card["model"], "changes": _changes(_effective(card), ref),
             "validation_ua": training["best_validation_ua"], "best_epoch": training["best_epoch"],
             "epochs": training["epochs"], "minutes": round(training["seconds"] / 60, 1),
         })  # fmt: skip

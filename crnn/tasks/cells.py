@@ -8,17 +8,22 @@ ranked by :mod:`crnn.analysis.cells`.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import torch
 
-from crnn.analysis.cells import CellReport, cell_correlations, corpus_cell_correlations, top_cells
+from crnn.analysis.cells import (
+    CellReport,
+    cell_correlations,
+    corpus_cell_correlations,
+    top_cells,
+)
 from crnn.core.audio import load_audio
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint
 from crnn.core.corpora import read_corpus
-from crnn.core.data import load_waves
+from crnn.core.data import load_waves, trim_silence
 from crnn.core.errors import CrnnError
 from crnn.core.prosody import FEATURES
 from crnn.core.splits import spread_sample
@@ -47,7 +52,7 @@ def corpus_cells(
 def _ranking(model: torch.nn.Module, paths: list[str], state: str | None) -> tuple[CellReport | None, pd.DataFrame]:
     """(the one file's report or None, the cell table) of ``paths``, only ``state`` rows when given."""
     if len(paths) == 1:
-        report = cell_correlations(model, load_audio(paths[0]))
+        report = cell_correlations(model, trim_silence(load_audio(paths[0])))  # as crnn predict sees it
         table = report.table
     else:
         report, table = None, corpus_cells(model, paths)

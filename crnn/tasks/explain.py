@@ -7,6 +7,7 @@ import os
 from crnn.analysis.explain import explain, target_index
 from crnn.core.audio import load_audio
 from crnn.core.checkpoint import load_checkpoint
+from crnn.core.data import trim_silence
 from crnn.core.errors import CrnnError
 
 
@@ -32,7 +33,7 @@ def run_explain(
         index = target_index(target, labels)
     except ValueError as exc:
         raise CrnnError(str(exc)) from None
-    expl = explain(model, load_audio(file), target=index, labels=labels, method=method, n_steps=n_steps, layers=layers)
+    expl = explain(model, trim_silence(load_audio(file)), target=index, labels=labels, method=method, n_steps=n_steps, layers=layers)
     result = {"model": card.get("model"), "file": str(file), **expl.to_dict()}
     if figure is not None:
         from crnn.plots import attribution_heatmap, save_figure

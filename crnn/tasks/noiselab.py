@@ -7,6 +7,7 @@ import os
 from crnn.analysis.noiselab import noise_shift
 from crnn.core.audio import load_audio
 from crnn.core.checkpoint import load_checkpoint
+from crnn.core.data import trim_silence
 from crnn.core.noise import COLOURS
 
 
@@ -27,7 +28,7 @@ def run_noiselab(
     """
     model, card = load_checkpoint(model_ref)
     kind = noise if noise in COLOURS else load_audio(noise)
-    result = noise_shift(model, load_audio(file), kind, snr_db, labels=card.get("labels"), seed=seed)
+    result = noise_shift(model, trim_silence(load_audio(file)), kind, snr_db, labels=card.get("labels"), seed=seed)
     del result["noisy_wave"]  # the CLI prints JSON; the samples would drown it
     result = {"model": card.get("model"), "file": str(file), **result}
     if figure is not None:

@@ -189,12 +189,12 @@ def bundle_path(checkpoint_dir: str | os.PathLike, corpus_name: str = "ravdess")
 
 
 def probe_figure(reps: Representations, scores: dict | None = None, *, method: str = "lda", seed: int = 0):
-    """Paper 001's Fig. 2 (:func:`crnn.plots.probe_grid`) with the ρ of ``scores`` (:func:`probe_scores` of ``reps``).
+    """Paper 001's Fig. 2 (:func:`crnn.plots_app.probe_grid`) with the ρ of ``scores`` (:func:`probe_scores` of ``reps``).
 
     ``scores`` is computed (ρ only, no SVM) when not given; pass the probe's
     own result to reuse its ratios. ``method``: "lda" or "umap".
     """
-    from crnn.plots import probe_grid
+    from crnn.plots_app import probe_grid
 
     scores = scores if scores is not None else probe_scores(reps, svm=False, seed=seed)
     points = probe_projections(reps, method=method, seed=seed)
@@ -219,7 +219,10 @@ def run_probe(
 
     :func:`crnn.analysis.probe.probe_scores` ({"modules", "inertia_ratio",
     "svm_ua", "svm_ua_by_label", "n_utterances", "checkpoint_hash", "corpus",
-    ...}) plus "model" and "seconds" {"representations", "probe"}. Inputs as
+    ...}) plus "model", "seconds" {"representations", "probe"} and "intervals"
+    (:func:`crnn.analysis.robust_probe.split_intervals`: every ρ and SVM UA
+    with its 95 % speaker-bootstrap interval, the control task's UA and the
+    selectivity). Inputs as
     :func:`representations_for`. ``figure`` (.html or .png) also writes
     paper 001's Fig. 2 grid (``projection`` "lda" or "umap") and adds its path
     as "figure"; ``save_bundle`` writes the checkpoint's probe bundle
@@ -231,6 +234,9 @@ def run_probe(
     reps = representations_for(model_ref, corpus_path, bundle=bundle, cache_dir=cache_dir, progress=progress)
     mid = time.perf_counter()
     result = probe_scores(reps, seed=seed, svm_labels=svm_labels)
+    from crnn.analysis.robust_probe import split_intervals  # 95 % speaker-bootstrap intervals, control task
+
+    result["intervals"] = split_intervals(reps, seed=seed, svm_labels=[s for s in svm_labels if s != "speaker"])
     result["model"] = reps.meta.get("model")
     result["seconds"] = {"representations": mid - start, "probe": time.perf_counter() - mid}
     if figure is not None:

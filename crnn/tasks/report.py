@@ -20,8 +20,8 @@ from crnn.core.defaults import CHECKPOINT_DIR
 from crnn.core.fileio import atomic_write_bytes
 from crnn.core.errors import CrnnError
 
-HEADER = "| Model | Paper | Input | Training | Test UA clean | Test UA noisy | Epochs | Train min |"
-RULE = "|---|---|---|---|---:|---:|---:|---:|"
+HEADER = "| Model | Paper | Input | Training | Recipe | Test UA clean | Test UA noisy | ECE | Epochs | Train min |"
+RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|"
 
 
 def _pct(value) -> str:
@@ -43,6 +43,24 @@ def _baseline_results(baselines, root: Path) -> list[dict]:
                 raise CrnnError(f"{item} is not a readable baselines JSON file") from None
         results += [e for e in entries if isinstance(e, dict) and "svm" in e]
     return results
+
+
+def stored_baselines(root: str | os.PathLike = CHECKPOINT_DIR) -> dict:
+    """Every entry of the ``baselines_*.json`` files under ``root``, by key."""
+    stored = {}
+    for path in sorted(Path(root).glob("baselines_*.json")):
+        try:
+            stored.update(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            raise CrnnError(f"{path.name} is not a readable baselines JSON file") from None
+    return stored
+
+
+def _recipe_label(card: dict) -> str:
+    """The recipe's name and feature normalisation; cards from before recipes were recorded used paper 001's."""
+    recipe = ((card.get("training") or {}).get("recipe") or {}).get("name", "paper")
+    norm = (card.get("normalisation") or {}).get("norm", "utterance")
+    return f"{recipe}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else recipe
 
 
 def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:
@@ -86,6 +104,7 @@ def results_rows(
             "training": "noisy" if training.get("noisy") else "clean",
             "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
             "epochs": training.get("epochs"), "seconds": training.get("seconds"),
+            "recipe": _recipe_label(card), "ece": (card.get("calibration") or {}).get("ece_test_after"),
             "corpus": (card.get("corpus") or {}).get("name"), "test_speakers": list((card.get("split") or {}).get("test", [])),
             "path": entry["path"],
         })  # fmt: skip
@@ -117,9 +136,11 @@ def build_report(
         model = row["kind"] == "model"
         epochs = row["epochs"] if model and row["epochs"] is not None else "–"
         minutes = f"{(row['seconds'] or 0) / 60:.1f}" if model else "–"
+        ece = f"{row['ece']:.3f}" if model and row.get("ece") is not None else "–"
         lines.append(
             f"| {row['name']} | {row['paper'] or '?'} | {row['input'] or '?'} | {row['training']} "
-            f"| {_pct(row['ua_clean'])} | {_pct(row['ua_noisy'])} | {epochs} | {minutes} |"
+            f"| {row.get('recipe', '–') if model else '–'} | {_pct(row['ua_clean'])} | {_pct(row['ua_noisy'])} "
+            f"| {ece} | {epochs} | {minutes} |"
         )
     seconds = sum(row["seconds"] or 0.0 for row in rows if row["kind"] == "model")
     test_sets = {(row["corpus"], tuple(row["test_speakers"])) for row in rows}
@@ -130,6 +151,8 @@ def build_report(
     else:
         notes.append("Rows were tested on different corpora or test speakers; compare with care. UA in %.")
     notes.append("Noisy: each test utterance mixed once with noise at a seeded SNR in [−10, 15] dB.")
+    notes.append("ECE: expected calibration error (15 bins) on the clean test speakers after temperature scaling "
+                 "fitted on the validation speakers.")
     for result in _baseline_results(baselines, Path(checkpoint_root)):
         loso = result.get("loso")
         if loso:

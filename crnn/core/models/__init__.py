@@ -1,12 +1,18 @@
 """The one model registry: every architecture crnn can train, by name.
 
-``build_model(name, n_classes, **overrides)`` builds a registered model with
-its paper defaults (overrides replace keyword arguments; a checkpoint passes
-the model's saved ``config``). ``list_models()`` describes them all.
+``build_model(name, n_classes, **overrides)`` builds a registered model as
+a new training gets it: the class with the variant's keyword arguments
+(``ModelSpec.kwargs``), overrides replacing them. A checkpoint is rebuilt
+with ``build_model(name, n_classes, from_card=True, **card["model_kwargs"])``:
+the class defaults fill what the card lacks, so a constructor argument added
+later (whose class default is the old behaviour) leaves old checkpoints as
+they were, while the registry switches the new behaviour on for new
+trainings. ``list_models()`` describes them all.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -19,16 +25,24 @@ from crnn.core.models.conv_rnn import ConvRNN
 from crnn.core.models.patch_crnn import LSTMCRNN
 from crnn.core.models.raw_crnn import RawCRNN, concordance_loss
 
-PAPER_001 = "Huang & Narayanan, Characterizing types of convolution in deep convolutional recurrent neural networks for robust speech emotion recognition"
-PAPER_002 = "Trigeorgis et al., Adieu features? End-to-end speech emotion recognition using a deep convolutional recurrent network (ICASSP 2016)"
-PAPER_000 = "Keren & Schuller, Convolutional RNN: an enhanced model for extracting features from sequential data (2016)"
-PAPER_003 = "LSTM based convolutional recurrent neural networks for LVCSR (HKUST Mandarin)"
-PAPER_004 = "Zhao, Mao & Chen, Speech emotion recognition using deep 1D & 2D CNN LSTM networks (2019)"
-
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: its class and the keyword arguments that define the variant."""
+    """A registered model: its class, the keyword arguments that define the variant, and how to train it.
+
+    Fields the trainer reads:
+      norm: the feature normalisation closest to the paper's, for
+        :meth:`crnn.core.features.FrontEnd.set_norm` ("utterance", "global"
+        or "speaker"; waveform models scale each wave to unit RMS whatever
+        it says).
+      recipe: the paper's own training settings, keyed by
+        :class:`crnn.analysis.recipes.Recipe` field names (e.g. ``lr``,
+        ``batch_size``, ``optimizer``, ``patience``); empty when the paper
+        gives none. Settings a Recipe cannot express are listed in
+        :attr:`deviations`.
+    ``deviations`` (a property): the departures from the paper of the
+    registered variant, one sentence each, for the checkpoint card.
+    """
 
     name: str
     family: str  # "LDNN", "CLDNN", "raw-waveform CRNN", "convolutional RNN", "LSTM-CRNN", "CNN-LSTM"
@@ -37,6 +51,24 @@ class ModelSpec:
     cls: type[SERModel]
     kwargs: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    norm: str = "global"
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Every constructor argument of the registered variant: the class defaults updated by ``kwargs``."""
+        params = inspect.signature(self.cls.__init__).parameters
+        defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+        return {**defaults, **self.kwargs}
+
+    @property
+    def deviations(self) -> tuple[str, ...]:
+        return tuple(self.cls.deviations_for(self.config))
+
+
+PAPER_001_RECIPE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 10, "patience": 3}  # Sec. 6.2
+PAPER_000_RECIPE = {"optimizer": "adam", "lr": 2e-3, "patience": 12}  # Sec. IV-A (Adam betas 0.9, 0.999)
+PAPER_002_RECIPE = {"optimizer": "adam", "lr": 2e-3, "batch_size": 50}  # Sec. 3
 
 
 def _cldnn(conv: str, features: str) -> ModelSpec:
@@ -46,47 +78,68 @@ def _cldnn(conv: str, features: str) -> ModelSpec:
         f"{conv.lower()}_cldnn_{features}", "CLDNN", "001", features, CLDNN,
         {"conv": conv, "features": features},
         f"{conv}-CLDNN ({label}): two {conv}-Conv layers ({shapes}, 32 maps) on 16-frame patches + BLSTM 128 + FC 128-32-32",
+        norm="global", recipe=PAPER_001_RECIPE,
     )
 
 
 _SPECS = [
     ModelSpec("ldnn_mfcc", "LDNN", "001", "mfcc", LDNN, {"features": "mfcc"},
-              "LDNN (MFCCs): spliced 13×16 MFCC frames → BLSTM 128 → mean → FC 128-32-32"),
+              "LDNN (MFCCs): spliced 13×16 MFCC frames → BLSTM 128 → mean → FC 128-32-32",
+              norm="global", recipe=PAPER_001_RECIPE),
     ModelSpec("ldnn_logmel", "LDNN", "001", "logmel", LDNN, {"features": "logmel"},
-              "LDNN (log-Mels): spliced 40×16 log-Mel frames → BLSTM 128 → mean → FC 128-32-32"),
+              "LDNN (log-Mels): spliced 40×16 log-Mel frames → BLSTM 128 → mean → FC 128-32-32",
+              norm="global", recipe=PAPER_001_RECIPE),
     _cldnn("T", "mfcc"),
     _cldnn("FST", "mfcc"),
     _cldnn("T", "logmel"),
     _cldnn("S", "logmel"),
     _cldnn("ST", "logmel"),
     _cldnn("FST", "logmel"),
-    ModelSpec("raw_crnn", "raw-waveform CRNN", "002", "waveform", RawCRNN, {},
-              "40 × 5 ms filters → rectify → 40 × 500 ms filters → channel max-pool 20 → 2 × BLSTM 128"),
+    ModelSpec("raw_crnn", "raw-waveform CRNN", "002", "waveform", RawCRNN,
+              {"input_norm": True, "dropout": 0.5, "conv_dropout": 0.5},
+              "40 × 5 ms filters → rectify → 40 × 500 ms filters → channel max-pool 20 → normalised → 2 × BLSTM 128",
+              norm="utterance", recipe=PAPER_002_RECIPE),
     ModelSpec("clstm", "convolutional RNN", "000", "logmel", ConvRNN, {},
-              "2 CLSTM layers (windows of 5 frames, shift 2, last cell state, pool 2) → BLSTM 128 → FC 400"),
-    ModelSpec("cblstm", "convolutional RNN", "000", "logmel", ConvRNN, {"bidirectional": True},
-              "2 CBLSTM layers (bidirectional windows of 5 frames) → BLSTM 128 → FC 400"),
+              "2 CLSTM layers (windows of 5 frames, shift 2, last cell state, pool 2) → BLSTM 128 → FC 400",
+              norm="speaker", recipe=PAPER_000_RECIPE),
+    ModelSpec("cblstm", "convolutional RNN", "000", "logmel", ConvRNN,
+              {"bidirectional": True, "combine": "linear", "feature": "max", "conv_layers": 1},
+              "1 CBLSTM layer (windows of 5 frames, cell states of both directions combined linearly, max) → BLSTM 128 → FC 400",
+              norm="speaker", recipe=PAPER_000_RECIPE),
     ModelSpec("eclstm", "convolutional RNN", "000", "logmel", ConvRNN, {"extended": True},
-              "2 Extended CLSTM layers (input weights per window position) → BLSTM 128 → FC 400"),
+              "2 Extended CLSTM layers (input weights per window position) → BLSTM 128 → FC 400",
+              norm="speaker", recipe=PAPER_000_RECIPE),
     ModelSpec("lstm_crnn", "LSTM-CRNN", "003", "logmel", LSTMCRNN, {},
-              "LSTM 128 shared over 9 frequency patches (8 bands, shift 4) → pool 3 → LSTM 256 → FC 256-256"),
+              "LSTM 128 shared over 9 frequency patches (8 bands, shift 4) → pool 3 → LSTM 256 → FC 256-256",
+              norm="global"),
     ModelSpec("lstm_crnnp", "LSTM-CRNN", "003", "logmel", LSTMCRNN,
               {"conv_hidden": 256, "conv_proj": 128, "proj": 128},
-              "CLSTMP: projected patch LSTM 256P128 → pool 3 → LSTM 256P128 → FC 256-256"),
+              "CLSTMP: projected patch LSTM 256P128 → pool 3 → LSTM 256P128 → FC 256-256",
+              norm="global"),
     ModelSpec("cnn_lstm_1d", "CNN-LSTM", "004", "waveform", CNNLSTM1D, {},
-              "four 1D LFLBs (conv 3, BN, ELU, pool 4; 64-64-128-128) on the waveform → LSTM 256"),
+              "four 1D LFLBs (conv 3, BN, ELU, pool 4; 64-64-128-128) on the waveform → LSTM 256",
+              norm="utterance"),
     ModelSpec("cnn_lstm_2d", "CNN-LSTM", "004", "logmel", CNNLSTM2D, {},
-              "four 3×3 LFLBs (64-64-128-128) on log-Mels → LSTM 256"),
+              "four 3×3 LFLBs (64-64-128-128) on log-Mels → LSTM 256",
+              norm="global"),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
 
-def build_model(name: str, n_classes: int, **overrides: Any) -> SERModel:
-    """Build registered model ``name`` with ``n_classes`` outputs; ``overrides`` replace its defaults."""
+def build_model(name: str, n_classes: int, *, from_card: bool = False, **overrides: Any) -> SERModel:
+    """Build registered model ``name`` with ``n_classes`` outputs.
+
+    New model (default): the variant's ``kwargs`` with ``overrides`` on top.
+    ``from_card=True`` (a checkpoint's ``model_kwargs`` as ``overrides``):
+    the class defaults for every argument the card lacks, ignoring the
+    variant's ``kwargs``, so an old card rebuilds the model it was trained as.
+    """
     spec = REGISTRY.get(name)
     if spec is None:
         raise CrnnError(f"Unknown model {name!r}; the registered models are {', '.join(REGISTRY)}.")
+    if from_card:
+        return spec.cls(n_classes, **overrides)
     return spec.cls(n_classes, **{**spec.kwargs, **overrides})
 
 
@@ -101,7 +154,10 @@ def _n_parameters(name: str, n_classes: int) -> int:
 
 
 def list_models(n_classes: int = 8) -> list[dict[str, Any]]:
-    """One dict per registered model: name, family, paper, input, parameters (for ``n_classes``), summary."""
+    """One dict per registered model: name, family, paper, input, parameters (for ``n_classes``), summary.
+
+    (``REGISTRY[name].norm``, ``.recipe`` and ``.deviations`` hold the rest.)
+    """
     return [
         {
             "name": spec.name,

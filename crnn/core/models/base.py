@@ -174,6 +174,20 @@ class SERModel(nn.Module):
                 "description": f"{n} {kind} filters of {bands} {unit}{'s' if bands > 1 else ''} × "
                                f"{frames} frame{'s' if frames > 1 else ''} (10 ms each)"}
 
+    @classmethod
+    def deviations_for(cls, config: dict[str, Any]) -> list[str]:
+        """The departures from the model's paper of a model built with ``config`` (its constructor arguments).
+
+        One short sentence each, for the checkpoint card and ``crnn models``;
+        the class docstring explains them. ``config`` may omit arguments
+        (their class defaults apply).
+        """
+        return []
+
+    def deviations(self) -> list[str]:
+        """:meth:`deviations_for` of this model's own configuration."""
+        return type(self).deviations_for(self.config)
+
     def extra_repr(self) -> str:
         return f"n_classes={self.n_classes}, feature_kind={self.feature_kind!r}"
 

@@ -1,6 +1,15 @@
-"""1D and 2D CNN-LSTM networks of paper 004 (Zhao, Mao & Chen, 2019, Sec. 3, Tables 1-2)."""
+"""1D and 2D CNN-LSTM networks of paper 004 (Zhao, Mao & Chen, 2019, Sec. 3, Tables 1-2).
+
+Deviations common to both: the paper regularises with penalties on the
+layer parameters (L2) and on the layer activity, added to the loss
+(Sec. 5.2), without reporting their weights: not used here; it picks the
+optimiser and its settings by Bayesian optimisation (Sec. 3.4), here the
+trainer's recipe applies.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -9,6 +18,9 @@ from torch import Tensor, nn
 from crnn.core.features import FrontEnd
 from crnn.core.models.base import SERModel, wave_frames
 from crnn.core.models.pooled_conv import MaxPooledConv1d, max_pool1d
+
+PENALTIES = "no L2 weight or activity penalties (paper 004 Sec. 5.2 uses both; weights not reported)"
+TUNING = "optimiser and learning rate from the trainer's recipe (paper: chosen by Bayesian optimisation)"
 
 
 class LFLB(nn.Module):
@@ -100,9 +112,12 @@ class CNNLSTM1D(SERModel):
     cells, and a fully connected output layer on the LSTM's last output
     (Keras' default, as in the paper).
 
-    Deviations: the waveform is scaled to unit RMS (the project front-end);
-    there is no hidden FC layer in the paper, so the "mlp" module is the
-    LSTM's last output, the representation the output layer reads.
+    Deviations (:meth:`deviations_for`): the waveform is scaled to unit RMS
+    per utterance (the project front-end; the paper does not say), whatever
+    ``ModelSpec.norm`` says; no L2 or activity penalties, no Bayesian
+    hyperparameter search (module docstring). There is no hidden FC layer
+    in the paper, so the "mlp" module is the LSTM's last output, the
+    representation the output layer reads.
 
     Shapes: wave (B, N) → input (B, N // 160, 160) the normalised wave in
     10 ms frames; cnn (B, N // 256, 128); rnn (B, N // 256, 256);
@@ -126,6 +141,10 @@ class CNNLSTM1D(SERModel):
         self.rnn = nn.LSTM(channels[-1], hidden, batch_first=True)
         self.out = nn.Linear(hidden, n_classes)
 
+    @classmethod
+    def deviations_for(cls, config: dict[str, Any]) -> list[str]:
+        return ["waveform scaled to unit RMS per utterance (paper: not stated)", PENALTIES, TUNING]
+
     def module_outputs(self, wave: Tensor) -> dict[str, Tensor]:
         x = self.frontend(wave)  # (B, N)
         cnn = self.cnn(x.unsqueeze(1)).transpose(1, 2)  # (B, N / 256, 128)
@@ -144,7 +163,13 @@ class CNNLSTM2D(SERModel):
     on 40 Mel bands and 100 frames/s this would leave no frequency and 0.8
     steps per second. Here pooling is (frequency × time) 2×2, 4×2, 4×2, 1×2:
     the paper's frequency pooling until one band is left (40 → 20 → 5 → 1),
-    time pooled by 2 per block, so the LSTM runs at 6.25 steps/s.
+    time pooled by 2 per block, so the LSTM runs at 6.25 steps/s. Also no
+    L2 or activity penalties, no Bayesian hyperparameter search (module
+    docstring).
+
+    Feature normalisation: the paper does not state one; the registry's
+    default is "global" (training-set statistics per band after gain
+    removal, ``ModelSpec.norm``).
 
     Shapes: wave (B, N) → input (B, T, 40); cnn (B, T // 16, 128);
     rnn (B, T // 16, 256); mlp (B, 256) the LSTM's last output;
@@ -176,6 +201,15 @@ class CNNLSTM2D(SERModel):
             n_freq //= pf
         self.rnn = nn.LSTM(channels[-1] * n_freq, hidden, batch_first=True)
         self.out = nn.Linear(hidden, n_classes)
+
+    @classmethod
+    def deviations_for(cls, config: dict[str, Any]) -> list[str]:
+        return [
+            "pooling 2×2, 4×2, 4×2, 1×2 (frequency × time; paper: 2×2 then 4×4 three times, which leaves no "
+            "frequency band and 0.8 steps/s on 40 log-Mels at 100 frames/s)",
+            PENALTIES,
+            TUNING,
+        ]
 
     def module_outputs(self, wave: Tensor) -> dict[str, Tensor]:
         x = self.frontend(wave)  # (B, T, 40)

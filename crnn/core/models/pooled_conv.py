@@ -77,7 +77,7 @@ class _PooledConv(torch.autograd.Function):
         d_blocks = torch.empty_like(blocks) if need_x else None
         r = 0
         for mask in ctx.masks:
-            d_y = (mask * grad[r : r + len(mask), None, :]).view(-1, q * C)  # (chunk · m, q·C)
+            d_y = torch.where(mask, grad[r : r + len(mask), None, :], 0.0).view(-1, q * C)  # (chunk · m, q·C)
             rows = slice(r * m, (r + len(mask)) * m)
             r += len(mask)
             dT.addmm_(blocks[rows].T, d_y)
@@ -174,7 +174,7 @@ class _MaxPoolLast(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
         (mask,) = ctx.saved_tensors
-        return mask * grad[..., None]
+        return torch.where(mask, grad[..., None], 0.0)
 
 
 def max_pool1d(x: Tensor, pool: int) -> Tensor:

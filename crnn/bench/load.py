@@ -1,0 +1,238 @@
+"""``crnn bench --load``: several people using one app server at once, in headless Chromium.
+
+:func:`run_load` starts ``streamlit run app.py`` on 127.0.0.1 (headless, no
+file watcher) and drives ``sessions`` browser sessions (default 8) for
+``minutes`` minutes (default 5). Each session, in its own browser, loops:
+upload a 5 s clip made from a shipped example (a different one every time,
+so no cached answer is reused), wait for its prediction, open another page,
+come back to "Listen and predict". Every loop is bounded (a deadline and a
+maximum number of rounds) and nothing but the loopback address is reached.
+
+Reported: errors (a step that timed out or a page that shows an exception),
+upload → prediction p50, p90 and max (goal: p90 ≤ 4 s for 8 sessions on 2
+cores), and the server's resident memory over time (read from /proc; goal:
+≤ 2 GB and flat over the last two minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crnn.bench import browser as app_bench
+from crnn.core.defaults import PROJECT_DIR, SAMPLE_RATE
+from crnn.core.errors import CrnnError
+
+SESSIONS = 8
+MINUTES = 5.0
+P90_GOAL_S = 4.0
+RSS_GOAL_MB = 2048
+RSS_EVERY_S = 5.0  # one server memory sample this often
+MAX_ROUNDS = 10_000  # per session: a bound on the loop besides the deadline
+STEP_TIMEOUT_S = 120.0  # one upload or page switch longer than this counts as an error
+OTHER_PAGES = ["Inside the model", "Cells and prosody", "Why this prediction", "Noise lab", "Model zoo"]
+LISTEN = "Listen and predict"
+
+
+def _rss_mb(pid: int) -> float | None:
+    """Resident memory of process ``pid`` in MB (from /proc), None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _server_pid(port: int) -> int | None:
+    """The pid of the ``streamlit run`` child of this process that listens on ``port``."""
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == me and b"streamlit" in cmdline and str(port).encode() in cmdline:
+            return int(proc.name)
+    return None
+
+
+class _Clips:
+    """5 s WAV uploads from the shipped example clips, each slightly different (no cache hit), in one folder."""
+
+    def __init__(self, folder: Path):
+        from crnn.core.audio import load_audio
+
+        examples = sorted((PROJECT_DIR / "checkpoints" / "examples").glob("*.flac"))
+        if not examples:
+            raise CrnnError("no example clips in checkpoints/examples to upload")
+        n = int(app_bench.CLIP_SECONDS * SAMPLE_RATE)
+        self.waves = [np.resize(load_audio(path), n).astype(np.float32) for path in examples]
+        self.folder = folder
+
+    def make(self, session: int, k: int) -> Path:
+        import soundfile as sf
+
+        wave = self.waves[(session + k) % len(self.waves)] * np.float32(0.9 - 0.3 * ((k * 7 + session) % 50) / 50)
+        path = self.folder / f"s{session}_{k}.wav"
+        sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
+        return path
+
+
+def _shows_exception(page: Any) -> bool:
+    return page.locator('[data-testid="stException"]').count() > 0 or "Traceback" in page.inner_text("body")
+
+
+def _go_to(page: Any, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.get_by_role("heading", name=title).wait_for(timeout=STEP_TIMEOUT_S * 1000)
+    app_bench.wait_idle(page, STEP_TIMEOUT_S)
+
+
+def _session(url: str, number: int, clips: _Clips, start: threading.Event, deadline: list[float], out: dict) -> None:
+    """One visitor: its own headless Chromium, looping upload → prediction → another page → back until the deadline."""
+    latencies, errors = out["latencies"], out["errors"]
+
+    def fail(where: str, exc: BaseException | None = None) -> None:
+        errors.append(f"session {number}, {where}: " + (f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+                                                        if exc is not None else "the page shows an exception"))
+
+    try:
+        with app_bench.browser() as chromium:
+            page = chromium.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(url)
+            page.get_by_role("heading", name=LISTEN).wait_for(timeout=STEP_TIMEOUT_S * 1000)
+            app_bench.wait_idle(page, STEP_TIMEOUT_S)
+            out["ready"] = True
+            start.wait()
+            for k in range(MAX_ROUNDS):
+                if k > 0 and time.monotonic() >= deadline[0]:
+                    break
+                clip = clips.make(number, k)
+                try:
+                    t0 = time.perf_counter()
+                    app_bench.upload(page, clip)
+                    app_bench.wait_prediction(page, f"📁 {clip.name}", STEP_TIMEOUT_S)
+                    latencies.append(time.perf_counter() - t0)
+                    if _shows_exception(page):
+                        fail(f"upload {k}")
+                    _go_to(page, OTHER_PAGES[(number + k) % len(OTHER_PAGES)])
+                    if _shows_exception(page):
+                        fail(f"page {OTHER_PAGES[(number + k) % len(OTHER_PAGES)]}")
+                    _go_to(page, LISTEN)
+                except Exception as exc:  # noqa: BLE001 — a load test counts failures and goes on
+                    fail(f"round {k}", exc)
+                    page.goto(url)  # start afresh, as a visitor reloading would
+                    page.get_by_role("heading", name=LISTEN).wait_for(timeout=STEP_TIMEOUT_S * 1000)
+                finally:
+                    clip.unlink(missing_ok=True)
+                out["rounds"] = k + 1
+            page.close()
+    except Exception as exc:  # noqa: BLE001
+        fail("browser", exc)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: float = RSS_EVERY_S) -> dict:
+    """Drive ``sessions`` browser sessions against a fresh local server for ``minutes``; returns the figures.
+
+    The clock starts once every session has its first page; sessions already
+    in a round when time is up finish it. CrnnError if Playwright or Chromium
+    is missing, or for a non-positive ``sessions`` or ``minutes``.
+    """
+    if sessions < 1 or minutes <= 0:
+        raise CrnnError("--sessions must be at least 1 and --minutes above 0")
+    missing = app_bench.browser_available()
+    if missing:
+        raise CrnnError(f"cannot run the load test: {missing}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env, trained = app_bench.demo_models(tmp / "models")
+        clips = _Clips(tmp)
+        port = app_bench.free_port()
+        with app_bench.serve({"CRNN_CACHE_DIR": str(tmp / "cache"), **env}, port=port) as (url, started):
+            pid = _server_pid(port)
+            samples: list[dict] = []
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    mb = _rss_mb(pid) if pid is not None else None
+                    if mb is not None:
+                        samples.append({"t_s": round(time.perf_counter() - t_zero[0], 1), "mb": round(mb, 1)})
+                    stop.wait(rss_every_s)
+
+            t_zero = [time.perf_counter()]
+            begin, deadline = threading.Event(), [float("inf")]
+            results = [{"latencies": [], "errors": [], "rounds": 0, "ready": False} for _ in range(sessions)]
+            threads = [threading.Thread(target=_session, args=(url, n, clips, begin, deadline, results[n]), daemon=True)
+                       for n in range(sessions)]  # fmt: skip
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            for thread in threads:
+                thread.start()
+            open_by = time.monotonic() + STEP_TIMEOUT_S * 2
+            while not all(r["ready"] for r in results) and time.monotonic() < open_by and any(t.is_alive() for t in threads):
+                time.sleep(0.2)
+            t_zero[0] = time.perf_counter()
+            samples.clear()
+            deadline[0] = time.monotonic() + minutes * 60
+            begin.set()
+            for thread in threads:
+                thread.join(timeout=max(0.0, deadline[0] - time.monotonic()) + STEP_TIMEOUT_S * 4)
+            stop.set()
+            sampler.join(timeout=rss_every_s + 1)
+            wall = time.perf_counter() - t_zero[0]
+            end_mb = _rss_mb(pid) if pid is not None else None
+    latencies = [s for r in results for s in r["latencies"]]
+    errors = [e for r in results for e in r["errors"]]
+    errors += [f"session {n}: still running when the load test ended" for n, t in enumerate(threads) if t.is_alive()]
+    if end_mb is not None:
+        samples.append({"t_s": round(wall, 1), "mb": round(end_mb, 1)})
+    rss = [s["mb"] for s in samples]
+    last = [s["mb"] for s in samples if s["t_s"] >= wall - 120]
+    p90 = _percentile(latencies, 90)
+    return {
+        "sessions": sessions,
+        "minutes": minutes,
+        "seconds_measured": round(wall, 1),
+        "trained_checkpoint": trained,
+        "rounds": sum(r["rounds"] for r in results),
+        "uploads": len(latencies),
+        "errors": len(errors),
+        "error_messages": errors[:20],
+        "upload_to_prediction_s": {"p50": _percentile(latencies, 50), "p90": p90, "max": _percentile(latencies, 100),
+                                   "goal_p90": P90_GOAL_S, "ok": bool(p90 is not None and p90 <= P90_GOAL_S)},
+        "server_rss_mb": {"start": rss[0] if rss else None, "end": rss[-1] if rss else None,
+                          "max": max(rss) if rss else None, "last_2_min_range": round(max(last) - min(last), 1) if last else None,
+                          "goal_max": RSS_GOAL_MB, "ok": bool(rss and max(rss) <= RSS_GOAL_MB)},
+        "server_rss_over_time": samples,
+    }  # fmt: skip
+
+
+def load_text(result: dict) -> str:
+    """The figures of :func:`run_load` as lines for the terminal."""
+    lat, rss = result["upload_to_prediction_s"], result["server_rss_mb"]
+    lines = [
+        f"{result['sessions']} sessions × {result['minutes']:g} min ({result['seconds_measured']:.0f} s measured): "
+        f"{result['rounds']} rounds, {result['uploads']} uploads, {result['errors']} errors",
+        *[f"  error: {message}" for message in result["error_messages"]],
+        f"upload → prediction: p50 {lat['p50']} s, p90 {lat['p90']} s (goal ≤ {lat['goal_p90']:g} s), max {lat['max']} s",
+        f"server RSS: {rss['start']} → {rss['end']} MB, max {rss['max']} MB (goal ≤ {rss['goal_max']} MB), "
+        f"range over the last 2 min {rss['last_2_min_range']} MB",
+        "server RSS over time (s: MB): " + ", ".join(f"{s['t_s']:g}: {s['mb']:.0f}" for s in result["server_rss_over_time"]),
+    ]
+    return "\n".join(lines)

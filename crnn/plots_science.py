@@ -1,0 +1,63 @@
+"""Figures of the science checks: the paper-check table, attribution sanity, attribution per module over time.
+
+Plotly figures from the plain dicts of :mod:`crnn.tasks.science` and
+:mod:`crnn.analysis.sanity`; saved with :func:`crnn.plots.save_figure`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+VERDICT_COLOURS = {"agrees": "#d8f0d8", "disagrees": "#f6d4d4", "inconclusive": "#f3ecd0"}
+MODULE_TITLES = {"input": "input features", "cnn": "CNN", "rnn": "recurrent (LSTM)", "mlp": "MLP"}
+
+
+def science_table(rows: Sequence[dict]) -> go.Figure:
+    """The paper-check table: paper, claim, paper's figure, measured, control, verdict; rows coloured by verdict."""
+    cols = ["paper", "claim", "paper_figure", "measured", "control", "verdict"]
+    fill = [VERDICT_COLOURS.get(r["verdict"], "#eeeeee") for r in rows]
+    fig = go.Figure(go.Table(
+        columnwidth=[40, 220, 160, 300, 220, 90],
+        header={"values": ["paper", "claim", "the paper's figure", "measured (95 % interval)", "control", "verdict"],
+                "align": "left", "font": {"size": 12}},
+        cells={"values": [[r.get(c, "") for r in rows] for c in cols], "align": "left", "fill_color": [fill] * len(cols),
+               "font": {"size": 11}},
+    ))
+    fig.update_layout(height=120 + 80 * len(rows), width=1400, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      title="What the papers found, and what these models show")
+    return fig
+
+
+def sanity_figure(result: dict) -> go.Figure:
+    """Cascading randomisation (Adebayo et al., 2018): Spearman ρ_s of each step's map with the trained map."""
+    steps = result["steps"]
+    x = ["trained"] + [f"+ {s['stage']}" for s in steps]
+    y = [1.0] + [s["spearman"] for s in steps]
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines+markers", name="rank correlation with the trained map"))
+    fig.add_hline(y=result["threshold"], line_dash="dash",
+                  annotation_text="above: the map barely changes when the weights are destroyed")
+    fig.update_layout(height=340, yaxis={"title": "Spearman ρ_s", "range": [-0.2, 1.05]},
+                      xaxis={"title": "stages randomised, top down"},
+                      title=f"Sanity check of the {result['method'].replace('_', ' ')} map")
+    return fig
+
+
+def module_time_figure(profile: dict) -> go.Figure:
+    """Attribution per module over time (:func:`crnn.analysis.sanity.module_time_profile`): one heatmap row per module.
+
+    Each row is the module's conductance per time bin divided by its total
+    absolute conductance: red pushes towards the explained class, blue away.
+    """
+    names = list(profile["modules"])
+    if not names:
+        return go.Figure().update_layout(title="No module with a time axis to show")
+    Z = np.stack([profile["modules"][m] for m in names])  # (M, n_bins)
+    lim = float(np.abs(Z).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=Z, x=profile["times"], y=[MODULE_TITLES.get(m, m) for m in names], zmin=-lim, zmax=lim,
+                               colorscale="RdBu_r", colorbar={"title": "share of |attribution|"}))
+    fig.update_layout(height=120 + 60 * len(names), xaxis={"title": "time (s)"},
+                      title="Where in time each stage's attribution lies")
+    return fig

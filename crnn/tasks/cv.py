@@ -1,0 +1,123 @@
+"""Five-fold speaker-grouped cross-validation: SVM baselines on the folds, and the summary of fold checkpoints.
+
+Networks are trained per fold with ``crnn train --split cv --fold K`` (folds from
+:func:`crnn.core.splits.cv_folds`: every speaker tested exactly once); their
+checkpoints are named ``<run>_cv<K>``. :func:`cv_baseline` scores the SVM
+baselines on the same folds (C and kernel chosen on each fold's validation
+speakers). :func:`cv_rows` gives, per network and baseline, the mean ± sd of
+test UA over folds (clean and noisy) and a paired Wilcoxon signed-rank test
+over the 24 speakers' UA against the best baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from crnn.analysis.baselines import KERNELS, svm_predict, tune_svms
+from crnn.analysis.evaluate import per_speaker_ua
+from crnn.analysis.metrics import unweighted_accuracy
+from crnn.core.cache import Progress
+from crnn.core.checkpoint import list_checkpoints
+from crnn.core.corpora import Corpus, read_corpus
+from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
+from crnn.core.splits import cv_folds, partition
+from crnn.tasks.baselines import PARTS, _standardised, _store, check_feature_set
+
+N_FOLDS = 5
+FOLD_NAME = re.compile(r"^(?P<run>.+)_cv(?P<fold>\d)$")
+
+
+def _fold_baseline(corpus: Corpus, fold: dict, features: str, cache_dir, progress) -> dict:
+    parts = {name: partition(corpus, fold[name]) for name in PARTS}
+    Z, y, _ = _standardised(corpus, parts, features, cache_dir, progress)
+    svm = tune_svms(Z, y, corpus.labels)
+    best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
+    speakers = [u.speaker for u in parts["test"]]
+    result = {"kernel": best, "C": svm[best]["C"], "test_speakers": fold["test"]}
+    for condition, key in (("clean", "test"), ("noisy", "noisy")):
+        predicted = list(svm_predict(best, svm[best]["C"], Z["train"], y["train"], Z[key]))
+        result[condition] = {"ua": unweighted_accuracy(y[key], predicted),
+                             "per_speaker_ua": per_speaker_ua(y[key], predicted, speakers)}  # fmt: skip
+    return result
+
+
+def cv_baseline(
+    features: str, corpus_path: str | os.PathLike | Corpus, seed: int = 0,
+    cache_dir: str | os.PathLike | None = CACHE_DIR, out: str | os.PathLike | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """The SVM baseline on the five CV folds; stored as ``<features>_cv`` in ``baselines_<corpus>.json``."""
+    check_feature_set(features)
+    corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
+    folds = [_fold_baseline(corpus, fold, features, cache_dir, progress) for fold in cv_folds(corpus, N_FOLDS, seed)]
+    result = {"features": features, "scheme": "cv", "seed": seed, "folds": folds, "corpus": {"name": corpus.name}}
+    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", f"{features}_cv", result)
+    return result
+
+
+def _network_runs(root: Path) -> dict[str, list[dict]]:
+    """Fold cards grouped by run name: {run: [card of fold 0..4]} for runs with all five folds."""
+    runs: dict[str, dict[int, dict]] = {}
+    for entry in list_checkpoints(root):
+        match = FOLD_NAME.match(entry["name"])
+        if match and "card" in entry:
+            runs.setdefault(match["run"], {})[int(match["fold"])] = entry["card"]
+    return {run: [folds[k] for k in range(N_FOLDS)] for run, folds in runs.items() if len(folds) == N_FOLDS}
+
+
+def _summary(name: str, kind: str, folds: list[dict]) -> dict:
+    row = {"name": name, "kind": kind}
+    for condition in ("clean", "noisy"):
+        uas = [f[condition]["ua"] for f in folds]
+        speakers: dict[str, float] = {}
+        for f in folds:
+            speakers.update(f[condition].get("per_speaker_ua") or {})
+        row[condition] = {"mean": float(np.mean(uas)), "sd": float(np.std(uas, ddof=1)), "folds": uas,
+                          "per_speaker_ua": speakers}  # fmt: skip
+    return row
+
+
+def paired_test(a: dict[str, float], b: dict[str, float]) -> dict:
+    """Wilcoxon signed-rank test of per-speaker UA a vs b over their common speakers."""
+    from scipy.stats import wilcoxon
+
+    common = sorted(set(a) & set(b))
+    diff = np.array([a[s] - b[s] for s in common])
+    p = float(wilcoxon(diff).pvalue) if len(common) >= 6 and np.any(diff != 0) else 1.0
+    return {"speakers": len(common), "mean_difference": float(diff.mean()) if len(common) else 0.0, "p": p,
+            "significant": p < 0.05}  # fmt: skip
+
+
+def cv_rows(root: str | os.PathLike = CHECKPOINT_DIR, baselines: dict | None = None) -> list[dict]:
+    """Per network run (five fold checkpoints) and per CV baseline: mean ± sd UA and the paired test vs the best baseline."""
+    root = Path(root)
+    rows = []
+    for run, cards in sorted(_network_runs(root).items()):
+        folds = [{c: card["metrics"]["test"][c] for c in ("clean", "noisy")} for card in cards]
+        rows.append(_summary(run, "network", folds))
+    for key, result in (baselines or {}).items():
+        if key.endswith("_cv") and result.get("scheme") == "cv":
+            rows.append(_summary(f"SVM, {result['features']}", "baseline", result["folds"]))
+    svms = [r for r in rows if r["kind"] == "baseline"]
+    best = max(svms, key=lambda r: r["clean"]["mean"], default=None)
+    for row in rows:
+        if best is not None and row["kind"] == "network":
+            row["vs_best_svm"] = {c: paired_test(row[c]["per_speaker_ua"], best[c]["per_speaker_ua"])
+                                  for c in ("clean", "noisy")} | {"svm": best["name"]}  # fmt: skip
+    return rows
+
+
+def cv_table(rows: list[dict]) -> str:
+    """Markdown: mean ± sd UA over the five folds, and the paired test against the best SVM."""
+    lines = ["| Run | CV UA clean | CV UA noisy | Δ vs best SVM, clean (p) | Δ vs best SVM, noisy (p) |",
+             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        cells = [f"{100 * r[c]['mean']:.1f} ± {100 * r[c]['sd']:.1f}" for c in ("clean", "noisy")]
+        vs = r.get("vs_best_svm")
+        tests = [f"{100 * vs[c]['mean_difference']:+.1f} (p={vs[c]['p']:.3f})" if vs else "–" for c in ("clean", "noisy")]
+        lines.append(f"| {r['name']} | {cells[0]} | {cells[1]} | {tests[0]} | {tests[1]} |")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""``crnn bench --load`` in miniature: one browser session for a few seconds against a local server.
+
+The full run (8 sessions × 5 minutes) is a benchmark, not a test; this checks
+that the load test drives the app without errors and reports its figures.
+Skips cleanly when Playwright or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("playwright.sync_api")
+from crnn.bench import browser as bench_app  # noqa: E402
+
+if bench_app.browser_available():
+    pytest.skip(bench_app.browser_available(), allow_module_level=True)
+
+
+def test_one_session_for_a_few_seconds_uploads_switches_pages_and_samples_memory(monkeypatch):
+    from crnn.bench import load
+
+    monkeypatch.setattr(load, "OTHER_PAGES", ["Model zoo"])  # the lightest page: keeps the test short
+    result = load.run_load(sessions=1, minutes=0.05, rss_every_s=1.0)
+    assert result["errors"] == 0, result["error_messages"]
+    assert result["uploads"] >= 1 and result["rounds"] >= 1
+    lat = result["upload_to_prediction_s"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["max"]
+    assert result["server_rss_over_time"] and all(s["mb"] > 50 for s in result["server_rss_over_time"])
+    text = load.load_text(result)
+    assert "p90" in text and "server RSS" in text and "0 errors" in text
+
+
+def test_the_load_test_refuses_no_sessions():
+    from crnn.bench import load
+    from crnn.core.errors import CrnnError
+
+    with pytest.raises(CrnnError, match="sessions"):
+        load.run_load(sessions=0, minutes=1)

@@ -81,10 +81,16 @@ def features_figure(wave: np.ndarray, feats: dict[str, np.ndarray]) -> go.Figure
     t = np.arange(0, len(wave), step) / SAMPLE_RATE
     fig.add_trace(go.Scatter(x=t, y=wave[::step], mode="lines", line=dict(width=1, color="#4B6BFB"), name="wave",
                              hovertemplate="%{x:.2f} s<extra></extra>"), row=1, col=1)
-    for row, kind, scale, unit in ((2, "logmel", "Viridis", "band"), (3, "mfcc", "RdBu_r", "coefficient")):
+    for row, kind, scale, unit, bar in ((2, "logmel", "Viridis", "band", "energy<br>(log)"),
+                                        (3, "mfcc", "RdBu_r", "coefficient", "above (+) /<br>below (−)<br>average")):
         x = feats[kind]
-        fig.add_trace(go.Heatmap(z=x.T, x=frame_times(len(x)), colorscale=scale, showscale=False, name=kind,
-                                 hovertemplate=f"%{{x:.2f}} s, {unit} %{{y}}<extra></extra>"), row=row, col=1)
+        low, high = fig.layout[f"yaxis{row}"].domain
+        limit = float(np.abs(x).max()) or 1.0
+        fig.add_trace(go.Heatmap(z=x.T, x=frame_times(len(x)), colorscale=scale, name=kind,
+                                 zmin=-limit if kind == "mfcc" else None, zmax=limit if kind == "mfcc" else None,
+                                 colorbar=dict(title=dict(text=bar, font_size=10), len=high - low, y=(low + high) / 2,
+                                               yanchor="middle", thickness=12),
+                                 hovertemplate=f"%{{x:.2f}} s, {unit} %{{y}}: %{{z:.2f}}<extra></extra>"), row=row, col=1)
     fig.update_xaxes(title_text="time (s)", row=3, col=1)
     fig.update_yaxes(title_text="amplitude", row=1, col=1)
     fig.update_yaxes(title_text="Mel band", row=2, col=1)
@@ -240,13 +246,28 @@ def cells_overlay(report, layer: str | None = None, state: str | None = None, di
                          & (report.table.unit == unit) & (report.table.feature == feature)]
     r = float(match.r.iloc[0]) if len(match) else float("nan")
     cell = report.track(layer, state, direction, unit)
+    words = cell_words(layer, state, direction, unit)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=report.times, y=_zscore(report.tracks[feature]), name=feature, line=dict(color="#444")))
-    fig.add_trace(go.Scatter(x=report.times, y=_zscore(cell), name=f"{layer} {state} d{direction} #{unit}",
-                             line=dict(color="#d62728")))
-    fig.update_layout(title=f"{layer} · {state}[{'fwd' if direction == 0 else 'bwd'}, {unit}] vs {feature}: r = {r:.2f}",
-                      xaxis_title="time (s)", yaxis_title="z-score", height=320, legend=dict(orientation="h"))
+    fig.add_trace(go.Scatter(x=report.times, y=_zscore(report.tracks[feature]), name=TRACK_WORDS.get(feature, feature),
+                             line=dict(color="#8c8c8c", width=2)))
+    fig.add_trace(go.Scatter(x=report.times, y=_zscore(cell), name=words, line=dict(color="#d62728", width=1.5)))
+    fig.update_layout(title=dict(text=f"{words}<br>against {TRACK_WORDS.get(feature, feature)}: r = {r:.2f}",
+                                 font_size=13),
+                      xaxis_title="time (s)", yaxis_title="rescaled (z-score)", height=340, margin=dict(t=60, b=90),
+                      legend=dict(orientation="h", x=0, y=0, yanchor="bottom", yref="container"))
     return fig
+
+
+TRACK_WORDS = {"f0_hz": "pitch", "loudness": "loudness", "rms": "energy", "rms_range": "energy range over 0.5 s"}
+STATE_WORDS = {"c": "memory cell", "i": "input gate", "f": "forget gate", "g": "candidate", "o": "output gate"}
+ORDINALS = ("first", "second", "third", "fourth")
+
+
+def cell_words(layer: str, state: str, direction: int, unit: int) -> str:
+    """``("rnn.layer0", "c", 0, 89)`` → "memory cell 89, forward, first LSTM layer"."""
+    digits = "".join(ch for ch in str(layer).rsplit(".", 1)[-1] if ch.isdigit())
+    where = f"{ORDINALS[int(digits)]} LSTM layer" if digits and int(digits) < len(ORDINALS) else str(layer)
+    return f"{STATE_WORDS.get(state, state)} {unit}, {'forward' if int(direction) == 0 else 'backward'}, {where}"
 
 
 def correlation_heatmap(report_or_table, layer: str | None = None, state: str = "c", k: int = 40) -> go.Figure:
@@ -260,8 +281,11 @@ def correlation_heatmap(report_or_table, layer: str | None = None, state: str = 
     grid = grid.loc[grid.abs().max(axis=1).sort_values(ascending=False).index[:k]]
     fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=list(grid.index), zmin=-1, zmax=1,
                                colorscale="RdBu_r", colorbar=dict(title="r")))
-    fig.update_layout(title=f"{layer} · {state}: Pearson r with prosody", height=max(300, 16 * len(grid) + 120),
-                      yaxis=dict(autorange="reversed"))
+    fig.update_layout(title=f"{STATE_WORDS.get(state, state)}s of the {cell_words(layer, state, 0, 0).split(', ')[-1]}: "
+                            "correlation with prosody", height=max(300, 16 * len(grid) + 120),
+                      yaxis=dict(autorange="reversed", title="cell (fwd/bwd = forward/backward direction, # = number)"),
+                      xaxis=dict(title="prosodic track", tickvals=list(grid.columns),
+                                 ticktext=[TRACK_WORDS.get(c, c) for c in grid.columns]))
     return fig
 
 
@@ -280,7 +304,7 @@ def attribution_heatmap(expl) -> go.Figure:
         feature = "MFCC coefficient" if expl.feature_kind == "mfcc" else "Mel band"
         titles.append(f"Attribution per {feature} and frame")
     if expl.modules:
-        titles.append("Conductance of each module over time")
+        titles.append("How much each stage carried over time (each line scaled to its own peak)")
     fig = make_subplots(rows=len(heights), cols=1, shared_xaxes=True, row_heights=heights, vertical_spacing=0.07,
                         subplot_titles=titles)
     fig.add_trace(go.Heatmap(z=expl.spectrogram.T, x=frame_times(len(expl.spectrogram)), colorscale="Greys",
@@ -289,9 +313,11 @@ def attribution_heatmap(expl) -> go.Figure:
     if spectral:
         limit = float(np.abs(expl.attributions).max()) or 1.0
         low, high = fig.layout.yaxis2.domain
-        fig.add_trace(go.Heatmap(z=expl.attributions.T, x=expl.times, colorscale="RdBu_r", zmin=-limit, zmax=limit,
-                                 name="attribution",
-                                 colorbar=dict(title="attr", len=high - low, y=(low + high) / 2, yanchor="middle")),
+        one_sided = bool((expl.attributions >= 0).all())  # saliency |∂score/∂x|: how much, never which way
+        fig.add_trace(go.Heatmap(z=expl.attributions.T, x=expl.times, colorscale="Reds" if one_sided else "RdBu_r",
+                                 zmin=0 if one_sided else -limit, zmax=limit, name="attribution",
+                                 colorbar=dict(title="influence" if one_sided else "towards (+)<br>away (−)",
+                                               len=high - low, y=(low + high) / 2, yanchor="middle")),
                       row=2, col=1)
         fig.update_yaxes(title_text=feature, row=2, col=1)
     else:
@@ -299,16 +325,20 @@ def attribution_heatmap(expl) -> go.Figure:
         fig.add_trace(go.Scatter(x=expl.times, y=scaled, name="|attribution| per 10 ms", line=dict(color="#d62728")),
                       row=1, col=1)
     for k, (module, info) in enumerate(expl.modules.items()):
-        fig.add_trace(go.Scatter(x=info["times"], y=info["per_time"], name=f"{module} conductance",
+        per_time = np.asarray(info["per_time"], float)  # each line scaled to its own peak, so none lies flat
+        fig.add_trace(go.Scatter(x=info["times"], y=per_time / (np.abs(per_time).max() or 1.0),
+                                 name=MODULE_TITLES.get(module, module),
                                  mode="lines" if len(info["per_time"]) > 1 else "markers",
                                  line=dict(color=PALETTE[k])), row=len(heights), col=1)
     label = expl.target_label if expl.target_label is not None else expl.target
-    extra = f", δ = {expl.delta:.2g}" if expl.delta is not None else ""
+    extra = f" (completeness gap {expl.delta:.2g})" if expl.delta is not None else ""
     # The legend goes under the time axis, in the bottom margin: never over the colour bar or a panel.
     fig.update_layout(title=f"{expl.method.replace('_', ' ')} for class {label}{extra}",
                       height=330 + 220 * (len(heights) - 1), margin=dict(t=80, b=110),
                       legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container"))
     fig.update_xaxes(title_text="time (s)", row=len(heights), col=1)
+    if expl.modules:
+        fig.update_yaxes(title_text="share of peak", range=[-1.05, 1.05], row=len(heights), col=1)
     return fig
 
 

@@ -52,9 +52,10 @@ def probe_grid(
     A one-axis projection (two-class LDA) is a strip with seeded vertical jitter.
     """
     modules, labels = list(points), list(classes)
-    titles = [f"{MODULE_WORDS.get(m, m)} · {label}" for label in labels for m in modules]
+    titles = [(f"<b>{MODULE_WORDS.get(m, m)}</b><br>" if row == 0 else "") + label
+              for row, label in enumerate(labels) for m in modules]
     fig = make_subplots(rows=len(labels), cols=len(modules), subplot_titles=titles,
-                        horizontal_spacing=0.035, vertical_spacing=0.09)
+                        horizontal_spacing=0.035, vertical_spacing=0.1)
     jitter = np.random.default_rng(seed).uniform(-0.5, 0.5, len(ids))  # (n,)
     axis = method.upper()
     for row, label in enumerate(labels, start=1):
@@ -66,7 +67,7 @@ def probe_grid(
                 title.text += " · one class"
                 continue
             if rho[module].get(label) is not None:
-                title.text += f" · spread {rho[module][label]:.2f}"
+                title.text += f" · spread {rho[module][label]:.3f}"
             keep = np.isfinite(P[:, 0])
             strip = P.shape[1] != 2
             P = np.column_stack([P[:, 0], jitter]) if strip else P  # (n, 2)
@@ -75,12 +76,13 @@ def probe_grid(
                    row, col)
             fig.update_xaxes(title_text=f"{axis} axis 1", row=row, col=col, title_standoff=2)
             if col == 1:
-                fig.update_yaxes(title_text="(spread out to see)" if strip else f"{axis} axis 2", row=row, col=col,
+                fig.update_yaxes(title_text="(random, to spread the dots)" if strip else f"{axis} axis 2", row=row, col=col,
                                  title_standoff=2)
     fig.update_xaxes(showticklabels=False, title_font_size=10)
     fig.update_yaxes(showticklabels=False, title_font_size=10)
+    fig.update_annotations(font_size=11, selector=lambda a: a.bgcolor is None)  # the panel titles
     fig.update_layout(height=330 * len(labels), width=max(760, 300 * len(modules) + 160),
-                      margin=dict(l=30, r=20, t=40, b=20), legend=dict(itemsizing="constant", tracegroupgap=14),
+                      margin=dict(l=30, r=20, t=110, b=20), legend=dict(itemsizing="constant", tracegroupgap=14),
                       title=dict(text=f"Recordings placed by each stage of the network ({axis}); "
                                       "colour = the group the recording belongs to", font_size=14))
     return fig
@@ -102,8 +104,8 @@ def _panel(fig: go.Figure, P: np.ndarray, y: np.ndarray, names: np.ndarray, labe
         return  # 24 speaker centres would cover the dots; the caption says "colour = speaker"
     for c in present:
         cx, cy = P[y == c].mean(axis=0)
-        fig.add_annotation(x=cx, y=cy, text=f"<b>{c}</b>", showarrow=False, font=dict(size=11, color="#111"),
-                           bgcolor="rgba(255,255,255,0.85)", bordercolor=colours[c], borderwidth=2, borderpad=1,
+        fig.add_annotation(x=cx, y=cy, text=f"<b>{c}</b>", showarrow=False, font=dict(size=10, color="#111"),
+                           bgcolor="rgba(255,255,255,0.8)", bordercolor=colours[c], borderwidth=2, borderpad=1,
                            row=row, col=col)
 
 

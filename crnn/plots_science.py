@@ -26,7 +26,7 @@ def science_table(rows: Sequence[dict]) -> go.Figure:
         cells={"values": [[r.get(c, "") for r in rows] for c in cols], "align": "left", "fill_color": [fill] * len(cols),
                "font": {"size": 11}},
     ))
-    fig.update_layout(height=120 + 80 * len(rows), width=1400, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    fig.update_layout(height=120 + 66 * len(rows), width=1400, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       title="What the papers found, and what these models show")
     return fig
 

@@ -21,7 +21,9 @@ with appkit.friendly("the cell analysis"):
         report = appkit.cell_report(lm, lm.key, clip.wave)
     layers = appkit.cell_layers(report)
     left, right = st.columns(2)
-    layer = left.selectbox("Recurrent layer", layers, index=len(layers) - 1, key="cells_layer")
+    layer = left.selectbox("Recurrent layer", layers, index=len(layers) - 1, key="cells_layer",
+                           format_func=lambda name: appkit.cell_words(name, "c", 0, 0).split(", ")[-1],
+                           help="The LSTM layers in network order; in the code: " + ", ".join(layers) + ".")
     state = right.selectbox("Cell state or gate", list(STATES), format_func=STATES.get, key="cells_state")
 
     st.subheader("Best-matching cell for each prosodic track")
@@ -36,9 +38,13 @@ with appkit.friendly("the cell analysis"):
                 st.plotly_chart(fig, key=f"cells_overlay_{feature}")
 
     st.subheader("All cells × prosodic features")
-    st.plotly_chart(appkit.correlation_heatmap(report, layer=layer, state=state), key="cells_heatmap")
-    st.download_button("⬇️ All correlations of this clip (CSV)", appkit.csv_bytes(report.table),
-                       "cell_correlations.csv", "text/csv", key="cells_csv")
+    heatmap = appkit.correlation_heatmap(report, layer=layer, state=state)
+    st.plotly_chart(heatmap, key="cells_heatmap")
+    down_csv, down_html = st.columns(2)
+    down_csv.download_button("⬇️ All correlations of this clip (CSV)", appkit.csv_bytes(report.table),
+                             "cell_correlations.csv", "text/csv", key="cells_csv")
+    down_html.download_button("⬇️ Figure (HTML)", appkit.figure_html(heatmap), "cell_correlations.html", "text/html",
+                              key="cells_html")
 
 with appkit.friendly("the corpus-wide ranking"):
     st.subheader("Across many recordings")

@@ -10,7 +10,7 @@ METHODS = {"integrated_gradients": "Integrated Gradients (careful)", "saliency":
 appkit.intro(
     "💡 Why this prediction",
     "The heat map colours each moment and frequency of the clip by how much it pushed the model towards the chosen "
-    "emotion (red: towards it, blue: away from it).",
+    "emotion (Integrated Gradients: red towards it, blue away from it; Saliency: only how much, darker red = more).",
     "It shows whether the model listens to the voice itself — for example a raised, strained stretch — or to "
     "something irrelevant such as silence at the edges.",
 )
@@ -28,10 +28,20 @@ with appkit.friendly("the explanation"):
     with st.spinner("Tracing the prediction back to the input…"):
         expl = appkit.explanation(lm, lm.key, clip.wave, target, method, layers)
 
-    st.plotly_chart(appkit.attribution_heatmap(expl), key="why_heatmap")
+    heatmap = appkit.attribution_heatmap(expl)
+    st.plotly_chart(heatmap, key="why_heatmap")
+    if method == "saliency":
+        st.caption("Saliency is the size of the gradient, never negative: it says where a small change would move "
+                   "the score most, not in which direction — hence one colour.")
+    down_csv, down_html = st.columns(2)
+    down_csv.download_button("⬇️ Influence per moment (CSV)", appkit.csv_bytes(
+        [{"time_s": float(t), "influence": float(a)} for t, a in zip(expl.times, expl.frame_attribution)]),
+        "attribution_over_time.csv", "text/csv", key="why_csv")
+    down_html.download_button("⬇️ Figure (HTML)", appkit.figure_html(heatmap), "attribution.html", "text/html",
+                              key="why_html")
     if expl.delta is not None:
         st.caption(f"Integrated Gradients completeness check: attributions add up to the score change within "
-                   f"{abs(expl.delta):.2g} (smaller is more trustworthy).")
+                   f"{abs(expl.delta):.2g} (smaller is more trustworthy).", help="The paper's convergence delta δ.")
     if expl.modules:
         st.subheader("Contribution of each stage")
         st.plotly_chart(appkit.module_contributions_figure(expl), key="why_modules")

@@ -23,13 +23,18 @@ with appkit.friendly("the model table"):
         table = appkit.model_table(rows)
         st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3, column_config={
             "model": st.column_config.TextColumn("model", width="medium", pinned=True),
-            "parameters": st.column_config.NumberColumn(format="localized"),
+            "architecture": None,  # the model's name says it
+            "family": st.column_config.TextColumn("family", width="small"),
+            "paper": st.column_config.TextColumn("paper", width="small"),
+            "input": st.column_config.TextColumn("input", width="small"),
+            "epochs": st.column_config.NumberColumn("epochs", width="small"),
+            "parameters": st.column_config.NumberColumn(format="localized", width="small"),
             "UA clean": st.column_config.ProgressColumn("UA clean", help="Unweighted accuracy on the clean test "
-                                                        "speakers", **UA_BAR),
+                                                        "speakers", width="small", **UA_BAR),
             "UA noisy": st.column_config.ProgressColumn("UA noisy", help="The same clips with noise at −10 to 15 dB",
-                                                        **UA_BAR),
+                                                        width="small", **UA_BAR),
             "calibration error": st.column_config.NumberColumn(
-                format="percent", help="How far the stated confidence is from the real hit rate after temperature "
+                "trust gap", format="percent", width="small", help="Calibration error: how far the stated confidence is from the real hit rate after temperature "
                 "scaling (expected calibration error, ECE, 15 bins; lower is more honest). Empty: an older card."),
         })  # fmt: skip
         st.caption("UA (unweighted accuracy): the mean of the per-emotion hit rates on the test speakers; chance is "

@@ -48,7 +48,7 @@ def test_what_if_compare_and_occlusion_sections(app):
     _clean(at, "what-if")
     texts = " ".join(m.value for m in at.markdown)
     assert "**Original**" in texts and "**Changed**" in texts
-    assert len(at.get("audio")) >= 2 and at.dataframe
+    assert len(at.get("audio")) >= 2 and at.table
 
     at = at.switch_page("pages/2_inside.py").run()
     at.toggle(key="lab_compare_on").set_value(True).run()

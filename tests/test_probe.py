@@ -207,8 +207,8 @@ def test_probe_grid_figure(tmp_path):
 
     reps = synthetic_reps()
     fig = probe_task.probe_figure(reps)
-    titles = [a.text for a in fig.layout.annotations]
-    assert len(titles) == 6 and all("ρ =" in t for t in titles)
+    titles = [a.text for a in fig.layout.annotations if a.bgcolor is None]  # panel titles, not class centres
+    assert len(titles) == 6 and all("spread " in t for t in titles)
     assert titles[0].endswith(f"{inertia_ratio(StandardScaler().fit_transform(reps.modules['input']), reps.emotion):.3f}")
     hover = [t for t in fig.data if t.mode == "markers"][0]
     assert hover.text[0].startswith("Actor_")
@@ -232,8 +232,8 @@ def test_probe_figure_shows_the_ratios_it_is_given():
     reps = synthetic_reps()
     scores = probe.probe_scores(reps, svm=False)
     scores["inertia_ratio"]["mlp"]["gender"] = 0.1234  # the figure draws these numbers, it does not recompute them
-    titles = [a.text for a in probe_task.probe_figure(reps, scores).layout.annotations]
-    assert titles[5].startswith("MLP · gender") and titles[5].endswith("ρ = 0.123")
+    titles = [a.text for a in probe_task.probe_figure(reps, scores).layout.annotations if a.bgcolor is None]
+    assert titles[5].startswith("gender") and titles[5].endswith("spread 0.123")  # bottom row, last stage (MLP)
 
 
 def test_probe_with_bundle_loads_the_checkpoint_and_reads_the_corpus_once(checkpoint_and_corpus, tmp_path, monkeypatch):

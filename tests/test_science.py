@@ -223,3 +223,19 @@ def test_a_representation_that_memorises_speakers_has_low_selectivity():
     out = robust_probe(reps, labels=("emotion",), svm_labels=("emotion",), n_boot=50)["svm"]["memorise"]["emotion"]
     assert out["control_task_ua"]["value"] > 0.9 and out["ua_within_speaker"]["value"] > 0.9
     assert abs(out["selectivity"]["value"]) < 0.1
+
+
+@pytest.mark.skipif(not RAVDESS.is_dir(), reason="needs ../shared/data/ravdess")
+def test_cell_rows_on_a_few_ravdess_clips(tmp_path):
+    from crnn.tasks.science import cell_rows
+    from crnn.tasks.science_measure import cell_measurement
+
+    corpus = read_corpus(ravdess_subset(RAVDESS, tmp_path / "ravdess", actors=("01", "02", "03")))
+    m = cell_measurement("raw_crnn", corpus, sample=4, n_boot=50, cache_dir=tmp_path / "cache")
+    assert m["clips"] == 4 and set(m["features"]) >= {"loudness", "f0_hz", "rms_range"}
+    for d in m["features"].values():
+        assert -1 <= d["trained"]["r"]["value"] <= 1 and len(d["control"]["clip_r"]) == 3
+    rows = cell_rows(m)
+    assert [r["paper"] for r in rows] == ["002"] * 3 and all("random weights" in r["control"] for r in rows)
+    again = cell_measurement("raw_crnn", corpus, sample=4, n_boot=50, cache_dir=tmp_path / "cache")  # from the cache
+    assert again["features"]["loudness"]["trained"]["cell"] == m["features"]["loudness"]["trained"]["cell"]

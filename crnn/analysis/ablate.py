@@ -191,8 +191,8 @@ def random_cells(ranking: Ranking, top: list[Cell], n_draws: int, seed: int = 0)
     for _ in range(n_draws):
         cells: list[Cell] = []
         for (layer, d), k in need.items():
-            units = [int(u) for u in pool[(pool.layer == layer) & (pool.direction == d)].unit
-                     if (layer, d, int(u)) not in chosen]
+            units = sorted(int(u) for u in pool[(pool.layer == layer) & (pool.direction == d)].unit
+                           if (layer, d, int(u)) not in chosen)  # unit order, not rank order: draws stay put
             cells += [(layer, d, int(u)) for u in rng.choice(units, size=min(k, len(units)), replace=False)]
         draws.append(cells)
     return draws

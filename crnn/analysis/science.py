@@ -56,8 +56,8 @@ CLAIMS: list[dict] = [
      "source": "paper 000, Sec. IV, Table I"},
     {"id": "004-2d-beats-1d", "paper": "004", "evidence": "zoo",
      "claim": "The 2D CNN-LSTM on log-Mels beats the 1D CNN-LSTM on raw audio",
-     "paper_figure": "EmoDB speaker-dependent 95.33 vs 92.34 %; IEMOCAP speaker-dependent 89.16 vs 67.92 %",
-     "source": "paper 004, Sec. 4.3, Tables 5-6 (average accuracy)"},
+     "paper_figure": "speaker-independent average accuracy: EmoDB 95.89 vs 86.73 %; IEMOCAP 85.58 vs 79.72 %",
+     "source": "paper 004, Sec. 4.3, Table 7(a) (rows b, speaker-independent)"},
 ]
 
 CELL_FEATURES = {"002-cells-rms-range": "rms_range", "002-cells-loudness": "loudness", "002-cells-f0": "f0_hz"}

@@ -42,7 +42,7 @@ from crnn.app.training import default_spec, model_specs, train_model
 from crnn.app.views import NO_SPEECH_WARNING, best_cell_figures, cell_layers, no_speech, probe_rows, ranked_cells
 from crnn.app.zoo import baseline_table, confusion_report, first_layer_filters, model_table, zoo_results
 from crnn.app.zoo import calibration, default_pick
-from crnn.app.backend import reliability_figure
+from crnn.app.backend import cell_words, model_input, reliability_figure
 from crnn.core.defaults import RAVDESS, SAMPLE_RATE
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
     "progress_callback", "ranked_cells", "recording", "results_figure", "safe_folder", "selected_texts", "show_clip",
     "show_error", "sidebar", "train_model", "use_corpus_clip_button", "user_models_dir", "zoo_results"
 ]  # fmt: skip
-__all__ += ["calibration", "chance_words", "confidence_words", "default_pick", "is_unsure", "reliability_figure",
+__all__ += ["calibration", "cell_words", "chance_words", "confidence_words", "default_pick", "is_unsure", "model_input", "reliability_figure",
             "temperature"]
 __all__ += ["NO_SPEECH_WARNING", "no_speech", "warm_default_model"]
 

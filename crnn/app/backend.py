@@ -21,6 +21,7 @@ from crnn.plots import (  # noqa: F401  (re-exported for the pages)
     features_figure, filters_figure, module_contributions_figure, noise_figure, over_time_figure, probability_figure,
     probe_svm_figure, results_figure,
 )  # fmt: skip
+from crnn.plots import cell_words  # noqa: F401  (re-exported for the pages)
 from crnn.plots_app import reliability_figure  # noqa: F401  (re-exported for the pages)
 
 
@@ -82,10 +83,17 @@ def probe_scores(reps: Any) -> dict:
     return run(reps, svm_labels=("emotion", "speaker", "gender"))  # the speaker SVM adds about a second
 
 
-def probe_figure(reps: Any, scores: dict, method: str) -> Any:
+def probe_figure(reps: Any, scores: dict, method: str, points: dict | None = None) -> Any:
     from crnn.tasks.probe import probe_figure as run
 
-    return run(reps, scores, method=method)
+    return run(reps, scores, method=method, points=points)
+
+
+def probe_points(reps: Any, method: str, module: str) -> dict:
+    """One stage's Fig. 2 coordinates (module → label → (n, k)), so a slow UMAP can report per stage."""
+    from crnn.analysis.probe import probe_projections
+
+    return probe_projections(reps, method=method, modules=[module])
 
 
 def cell_correlations(model: Any, wave: np.ndarray) -> Any:

@@ -68,8 +68,14 @@ def probe_scores(_reps: Any, key: str, corpus: str) -> dict:
     return backend.probe_scores(_reps)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def probe_points(_reps: Any, key: str, corpus: str, method: str, module: str) -> dict:
+    """One stage's projected coordinates (UMAP takes tens of seconds per stage on a busy server)."""
+    return backend.probe_points(_reps, method, module)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
-def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str) -> Any:
+def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str, _points: dict | None = None) -> Any:
     """Paper 001 Fig. 2: the module views projected by ``method`` ("lda" or "umap").
 
     Rebuilt from its dict, the figure has the same JSON as the copies the cache
@@ -78,7 +84,7 @@ def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str) 
     """
     import plotly.graph_objects as go
 
-    return go.Figure(backend.probe_figure(_reps, _scores, method).to_dict())
+    return go.Figure(backend.probe_figure(_reps, _scores, method, _points).to_dict())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,26 @@ def probe(lm: LoadedModel, corpus: CorpusChoice, method: str) -> tuple[Any, dict
     reps = corpus_representations(lm, corpus)
     name = corpus.describe()
     scores = cached.probe_scores(reps, lm.key, name)
-    return reps, scores, cached.probe_figure(reps, scores, lm.key, name, method)
+    points = umap_points(lm, reps, name) if method == "umap" else None
+    return reps, scores, cached.probe_figure(reps, scores, lm.key, name, method, points)
+
+
+def umap_points(lm: LoadedModel, reps: Any, name: str) -> dict:
+    """UMAP coordinates of every stage, one stage at a time under a progress bar with an estimate of the time left."""
+    modules = list(reps.modules)
+    bar = st.progress(0.0, text=f"UMAP is arranging {len(reps)} recordings for each of {len(modules)} stages; "
+                                "this takes a while the first time (the first stage tells how long)…")
+    start, points = time.monotonic(), {}
+    try:
+        for k, module in enumerate(modules):
+            points.update(cached.probe_points(reps, lm.key, name, "umap", module))
+            per_stage = (time.monotonic() - start) / (k + 1)
+            left = per_stage * (len(modules) - k - 1)
+            bar.progress((k + 1) / len(modules), text=f"UMAP: {k + 1} of {len(modules)} stages done"
+                         + (f", about {left:.0f} s left" if left >= 1 else ""))
+    finally:
+        bar.empty()
+    return points
 
 
 def corpus_sample(lm: LoadedModel, corpus: CorpusChoice, n: int) -> list[str]:

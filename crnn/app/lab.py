@@ -60,7 +60,7 @@ def whatif_section(lm: LoadedModel, clip: Clip) -> None:
     st.plotly_chart(whatif_figure(result, label_format=emotion_label), key="lab_whatif_figure")
     if result["cells"]:
         st.caption("The cells that follow pitch and loudness best on the original clip: their mean activation on each.")
-        st.dataframe(pd.DataFrame(result["cells"]), hide_index=True)
+        st.table(pd.DataFrame(result["cells"]).set_index("feature").round(3))  # two rows: a static table
 
 
 def ablation_section(lm: LoadedModel, corpus: CorpusChoice) -> None:

@@ -187,7 +187,7 @@ def _warm(folder: str) -> None:
             backend.predict_file(lm.model, lm.card, wave)
         backend.display_features(wave)
         _warmed[(folder, stamp)] = lm
-    except Exception:  # noqa: BLE001 — a warm-up must never take the server down; the page reports real errors
+    except Exception:  # a warm-up must never take the server down; the page reports real errors
         logging.getLogger("crnn.app").exception("warming the default model failed")
 
 

@@ -130,7 +130,7 @@ def _session(url: str, number: int, clips: _Clips, start: threading.Event, deadl
                     if _shows_exception(page):
                         fail(f"page {OTHER_PAGES[(number + k) % len(OTHER_PAGES)]}")
                     _go_to(page, LISTEN)
-                except Exception as exc:  # noqa: BLE001 — a load test counts failures and goes on
+                except Exception as exc:  # a load test counts failures and goes on
                     fail(f"round {k}", exc)
                     page.goto(url)  # start afresh, as a visitor reloading would
                     page.get_by_role("heading", name=LISTEN).wait_for(timeout=STEP_TIMEOUT_S * 1000)
@@ -138,12 +138,42 @@ def _session(url: str, number: int, clips: _Clips, start: threading.Event, deadl
                     clip.unlink(missing_ok=True)
                 out["rounds"] = k + 1
             page.close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # the browser itself failed: one error, the session ends
         fail("browser", exc)
 
 
 def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values else None
+
+
+class _RssSampler(threading.Thread):
+    """Samples a process's resident memory every ``every_s`` seconds; ``restart`` sets the clock to zero."""
+
+    def __init__(self, pid: int | None, every_s: float):
+        super().__init__(daemon=True)
+        self.pid, self.every_s, self.samples, self.t_zero = pid, every_s, [], time.perf_counter()
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.add()
+            self.halt.wait(self.every_s)
+
+    def add(self) -> None:
+        mb = _rss_mb(self.pid) if self.pid is not None else None
+        if mb is not None:
+            self.samples.append({"t_s": round(time.perf_counter() - self.t_zero, 1), "mb": round(mb, 1)})
+
+    def restart(self) -> None:
+        self.t_zero = time.perf_counter()
+        self.samples.clear()
+
+    def stop(self) -> float:
+        """Stop, take a last sample and return the seconds since :meth:`restart`."""
+        self.halt.set()
+        self.join(timeout=self.every_s + 1)
+        self.add()
+        return time.perf_counter() - self.t_zero
 
 
 def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: float = RSS_EVERY_S) -> dict:
@@ -158,50 +188,37 @@ def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: fl
     missing = app_bench.browser_available()
     if missing:
         raise CrnnError(f"cannot run the load test: {missing}")
+    results = [{"latencies": [], "errors": [], "rounds": 0, "ready": False} for _ in range(sessions)]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env, trained = app_bench.demo_models(tmp / "models")
-        clips = _Clips(tmp)
-        port = app_bench.free_port()
-        with app_bench.serve({"CRNN_CACHE_DIR": str(tmp / "cache"), **env}, port=port) as (url, started):
-            pid = _server_pid(port)
-            samples: list[dict] = []
-            stop = threading.Event()
-
-            def sample() -> None:
-                while not stop.is_set():
-                    mb = _rss_mb(pid) if pid is not None else None
-                    if mb is not None:
-                        samples.append({"t_s": round(time.perf_counter() - t_zero[0], 1), "mb": round(mb, 1)})
-                    stop.wait(rss_every_s)
-
-            t_zero = [time.perf_counter()]
+        clips, port = _Clips(tmp), app_bench.free_port()
+        with app_bench.serve({"CRNN_CACHE_DIR": str(tmp / "cache"), **env}, port=port) as (url, _):
+            sampler = _RssSampler(_server_pid(port), rss_every_s)
             begin, deadline = threading.Event(), [float("inf")]
-            results = [{"latencies": [], "errors": [], "rounds": 0, "ready": False} for _ in range(sessions)]
             threads = [threading.Thread(target=_session, args=(url, n, clips, begin, deadline, results[n]), daemon=True)
                        for n in range(sessions)]  # fmt: skip
-            sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             for thread in threads:
                 thread.start()
             open_by = time.monotonic() + STEP_TIMEOUT_S * 2
             while not all(r["ready"] for r in results) and time.monotonic() < open_by and any(t.is_alive() for t in threads):
                 time.sleep(0.2)
-            t_zero[0] = time.perf_counter()
-            samples.clear()
+            sampler.restart()
             deadline[0] = time.monotonic() + minutes * 60
             begin.set()
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline[0] - time.monotonic()) + STEP_TIMEOUT_S * 4)
-            stop.set()
-            sampler.join(timeout=rss_every_s + 1)
-            wall = time.perf_counter() - t_zero[0]
-            end_mb = _rss_mb(pid) if pid is not None else None
+            wall = sampler.stop()
+    for n, thread in enumerate(threads):
+        if thread.is_alive():
+            results[n]["errors"].append(f"session {n}: still running when the load test ended")
+    return _summary(sessions, minutes, trained, results, sampler.samples, wall)
+
+
+def _summary(sessions: int, minutes: float, trained: bool, results: list[dict], samples: list[dict], wall: float) -> dict:
     latencies = [s for r in results for s in r["latencies"]]
     errors = [e for r in results for e in r["errors"]]
-    errors += [f"session {n}: still running when the load test ended" for n, t in enumerate(threads) if t.is_alive()]
-    if end_mb is not None:
-        samples.append({"t_s": round(wall, 1), "mb": round(end_mb, 1)})
     rss = [s["mb"] for s in samples]
     last = [s["mb"] for s in samples if s["t_s"] >= wall - 120]
     p90 = _percentile(latencies, 90)

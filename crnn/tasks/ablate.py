@@ -102,7 +102,7 @@ def run_ablate(model_ref: str | os.PathLike | tuple, corpus: str | os.PathLike, 
     labels = list(card.get("labels") or [])
     shared, _ = shared_labels(labels, sorted({u.emotion for u in data.utterances}))
     if not shared:
-        raise CrnnError(f"the model's labels and the corpus's labels have none in common")
+        raise CrnnError("the model's labels and the corpus's labels have none in common")
     utterances = spread_sample([u for u in data.utterances if u.emotion in shared], n_clips)
     waves, problems = load_waves([u.path for u in utterances], progress=progress)
     if problems:

@@ -44,12 +44,14 @@ def ablation_rows(folder: str | os.PathLike, reference: str = "lens") -> list[di
             "validation_ua": training["best_validation_ua"], "best_epoch": training["best_epoch"],
             "epochs": training["epochs"], "minutes": round(training["seconds"] / 60, 1),
         })  # fmt: skip
-    return sorted(rows, key=lambda r: -r["validation_ua"])
+    return sorted(rows, key=lambda r: (r["model"], -r["validation_ua"]))
 
 
 def ablation_table(rows: list[dict]) -> str:
     """Markdown table of :func:`ablation_rows`, UA in %."""
-    lines = ["| Run | Change from the reference | Validation UA | Best epoch | Epochs | Minutes |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| Run | Model | Change from the reference recipe | Validation UA | Best epoch | Epochs | Minutes |",
+             "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
-        lines.append(f"| {r['run']} | {r['changes']} | {100 * r['validation_ua']:.1f} | {r['best_epoch']} | {r['epochs']} | {r['minutes']} |")
+        lines.append(f"| {r['run']} | {r['model']} | {r['changes']} | {100 * r['validation_ua']:.1f} | {r['best_epoch']} "
+                     f"| {r['epochs']} | {r['minutes']} |")  # fmt: skip
     return "\n".join(lines)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 
 from crnn.analysis.cka import cka_matrix
 from crnn.core.cache import Progress

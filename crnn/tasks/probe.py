@@ -188,16 +188,18 @@ def bundle_path(checkpoint_dir: str | os.PathLike, corpus_name: str = "ravdess")
     return Path(checkpoint_dir) / f"probe_{corpus_name}.npz"
 
 
-def probe_figure(reps: Representations, scores: dict | None = None, *, method: str = "lda", seed: int = 0):
+def probe_figure(reps: Representations, scores: dict | None = None, *, method: str = "lda", seed: int = 0,
+                 points: dict | None = None):
     """Paper 001's Fig. 2 (:func:`crnn.plots_app.probe_grid`) with the ρ of ``scores`` (:func:`probe_scores` of ``reps``).
 
     ``scores`` is computed (ρ only, no SVM) when not given; pass the probe's
-    own result to reuse its ratios. ``method``: "lda" or "umap".
+    own result to reuse its ratios. ``method``: "lda" or "umap". ``points``:
+    the :func:`probe_projections` of ``reps`` by ``method`` when already at hand.
     """
     from crnn.plots_app import probe_grid
 
     scores = scores if scores is not None else probe_scores(reps, svm=False, seed=seed)
-    points = probe_projections(reps, method=method, seed=seed)
+    points = points if points is not None else probe_projections(reps, method=method, seed=seed)
     classes = {label: reps.labels(label) for label in LABELS}
     return probe_grid(points, scores["inertia_ratio"], classes, reps.ids, method=method, seed=seed)
 

@@ -96,35 +96,35 @@ def _ua_gap(a: str, b: str, condition: str) -> tuple[dict | None, str]:
 
 def card_rows() -> list[dict]:
     """Paper 001 Table 4, paper 000 Table I and paper 004 claims from the shipped checkpoints' cards."""
-    note = "test UA, 95 % interval over test utterances (cards keep confusions, not per-speaker results)"
-    rows = []
     convs = ["fst", "st", "t", "s"]
-    fst = [_ua_gap("fst_cldnn_logmel", f"{c}_cldnn_logmel", "noisy") for c in convs[1:]]
-    sc = [_ua_gap(f"{c}_cldnn_logmel", "s_cldnn_logmel", "noisy") for c in convs[1:3]]
-    gaps = [g for g, _ in fst + sc]
-    rows.append(_card_row("001-fst-most-robust", gaps, "noisy: " + "; ".join(t for _, t in fst + sc), note))
-    for cond in ("noisy", "clean"):
-        g, t = _ua_gap("s_cldnn_logmel", "ldnn_mfcc", cond)
-        rows.append(_card_row("001-sconv-beats-dct", [g], f"{cond}: {t}", note))
-    pairs = [(f"{c}_cldnn_logmel", "ldnn_logmel") for c in convs] + [(f"{c}_cldnn_mfcc", "ldnn_mfcc") for c in ("t", "fst")]
-    res = [_ua_gap(a, b, "noisy") for a, b in pairs]
-    rows.append(_card_row("001-cldnn-beats-ldnn-noisy", [g for g, _ in res], "noisy: " + "; ".join(t for _, t in res), note))
-    rows.append(_paper000_row(note))
-    g, t = _ua_gap("cnn_lstm_2d", "cnn_lstm_1d", "clean")
-    rows.append(_card_row("004-2d-beats-1d", [g], f"RAVDESS, speaker-independent: {t}", note))
-    return rows
+    robust = [("fst_cldnn_logmel", f"{c}_cldnn_logmel") for c in convs[1:]] + \
+             [(f"{c}_cldnn_logmel", "s_cldnn_logmel") for c in convs[1:3]]
+    beats_ldnn = [(f"{c}_cldnn_logmel", "ldnn_logmel") for c in convs] + \
+                 [(f"{c}_cldnn_mfcc", "ldnn_mfcc") for c in ("t", "fst")]
+    return [
+        _card_row("001-fst-most-robust", robust, "noisy"),
+        _card_row("001-sconv-beats-dct", [("s_cldnn_logmel", "ldnn_mfcc")], "noisy"),
+        _card_row("001-sconv-beats-dct", [("s_cldnn_logmel", "ldnn_mfcc")], "clean"),
+        _card_row("001-cldnn-beats-ldnn-noisy", beats_ldnn, "noisy"),
+        _paper000_row(),
+        _card_row("004-2d-beats-1d", [("cnn_lstm_2d", "cnn_lstm_1d")], "clean", "RAVDESS, speaker-independent, "),
+    ]
 
 
-def _card_row(cid: str, gaps: list, measured: str, note: str) -> dict:
-    if any(g is None for g in gaps):
-        missing = measured.split("needs ", 1)[-1].split(";")[0] if "needs " in measured else "the shipped checkpoints"
-        return not_testable(cid, missing)
-    gap_text = ", ".join(fmt(g, 100) for g in gaps)
-    return row(cid, measured, "–", verdict(gaps), note=f"{note}; differences (points): {gap_text}",
-               data={"differences": gaps})
+def _card_row(cid: str, pairs: list[tuple[str, str]], condition: str, prefix: str = "") -> dict:
+    """The row for "the first of each pair beats the second" on the ``condition`` test set, from the cards."""
+    results = [_ua_gap(a, b, condition) for a, b in pairs]
+    missing = [text for gap, text in results if gap is None]
+    if missing:
+        return not_testable(cid, missing[0].removeprefix("needs "))
+    gaps = [gap for gap, _ in results]
+    note = (f"test UA, 95 % interval over test utterances (cards keep confusions, not per-speaker results); "
+            f"differences (points): {', '.join(fmt(g, 100) for g in gaps)}")
+    measured = f"{prefix}{condition}: " + "; ".join(text for _, text in results)
+    return row(cid, measured, "–", verdict(gaps), note=note, data={"differences": gaps})
 
 
-def _paper000_row(note: str) -> dict:
+def _paper000_row() -> dict:
     """CLSTM against a plain convolution of as many output features, if such a baseline is registered and trained."""
     from crnn.core.models import list_models
 
@@ -133,8 +133,7 @@ def _paper000_row(note: str) -> dict:
     if not plain or _card(plain[0]) is None:
         return not_testable("000-crnn-beats-conv", "a plain-convolution baseline with CLSTM's number of output "
                                                    "features (paper 000 Table I), registered and trained")
-    g, t = _ua_gap("clstm", plain[0], "clean")
-    return _card_row("000-crnn-beats-conv", [g], f"clean: {t}", note)
+    return _card_row("000-crnn-beats-conv", [("clstm", plain[0])], "clean")
 
 
 def cell_rows(m: dict) -> list[dict]:

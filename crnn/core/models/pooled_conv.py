@@ -9,7 +9,9 @@ model's arithmetic. Here the wave is cut into blocks of ``pool`` outputs
 (``pool + taps - 1`` samples each), one matrix product with the filters laid
 out as a Toeplitz matrix gives every output of a chunk of blocks at once,
 the max over each block's ``pool`` phases is taken while the chunk is in
-cache, and only a boolean "winner" mask is kept for the backward pass. The
+cache, and only the winners are kept for the backward pass (a boolean mask,
+or for long pools the winning phase, whose filter span alone is read back
+for the weight gradient). The
 result equals ``F.max_pool1d(F.conv1d(x, w, b), pool)`` (to float rounding),
 and so do its gradients, the winner of a tie being the first phase, as in
 ``max_pool1d``.
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 CHUNK_VALUES = 1 << 20  # conv outputs per chunk (4 MB): the chunk's products stay in cache
+INDEX_MIN_POOL = 16  # from this pool size the winner's phase is kept (not a mask) and read back by gathering
 
 
 def _toeplitz(weight: Tensor, pool: int) -> Tensor:
@@ -56,13 +59,18 @@ class _PooledConv(torch.autograd.Function):
         R = blocks.shape[0] // m
         T = _toeplitz(weight, q)
         step = max(1, CHUNK_VALUES // (pool * C))  # windows per chunk
-        values, masks = [], []
+        values, winners = [], []  # winners: boolean masks (chunk, pool, C), or the phase (chunk, C) for long pools
         for r in range(0, R, step):
             y = (blocks[r * m : (r + step) * m] @ T).view(-1, pool, C)  # (chunk, pool, C)
-            values.append(y.amax(dim=1))
-            masks.append(_winners(y, values[-1]))
+            if pool >= INDEX_MIN_POOL:
+                best, phase = y.max(dim=1)  # the first maximum, as max_pool1d
+                values.append(best)
+                winners.append(phase.to(torch.int16))
+            else:
+                values.append(y.amax(dim=1))
+                winners.append(_winners(y, values[-1]))
         ctx.save_for_backward(blocks, weight)
-        ctx.masks, ctx.pool = masks, pool  # one (chunk, pool, C) boolean mask per chunk
+        ctx.winners, ctx.pool = winners, pool
         return torch.cat(values)
 
     @staticmethod
@@ -72,11 +80,15 @@ class _PooledConv(torch.autograd.Function):
         q = W - K + 1
         m = pool // q
         need_x = ctx.needs_input_grad[0]
+        if pool >= INDEX_MIN_POOL and not need_x:
+            return None, _weight_grad_at_winners(blocks, ctx.winners, grad, K, pool), None
         T = _toeplitz(weight, q) if need_x else None
         dT = blocks.new_zeros(W, q * C)
         d_blocks = torch.empty_like(blocks) if need_x else None
         r = 0
-        for mask in ctx.masks:
+        for mask in ctx.winners:
+            if mask.dtype != torch.bool:  # a phase per (window, channel)
+                mask = torch.zeros(len(mask), pool, C, dtype=torch.bool).scatter_(1, mask.long()[:, None], True)
             d_y = torch.where(mask, grad[r : r + len(mask), None, :], 0.0).view(-1, q * C)  # (chunk · m, q·C)
             rows = slice(r * m, (r + len(mask)) * m)
             r += len(mask)
@@ -85,6 +97,26 @@ class _PooledConv(torch.autograd.Function):
                 torch.mm(d_y, T.T, out=d_blocks[rows])
         d_weight = _diagonals(dT.view(W, q, C), K).sum(dim=1).T  # (C, K)
         return d_blocks, d_weight, None
+
+
+def _weight_grad_at_winners(blocks: Tensor, phases: list[Tensor], grad: Tensor, K: int, pool: int) -> Tensor:
+    """dL/dweight (C, K) = Σ over windows of grad · the K samples under the filter at the winning phase.
+
+    Reads one filter's span per (window, channel) instead of multiplying
+    the mostly-zero full-rate gradient: 1/pool of the work.
+    """
+    q = blocks.shape[1] - K + 1
+    m = pool // q
+    spans = blocks.unfold(1, K, 1)  # (R·m, q, K) view: the samples under the filter at each block phase
+    d_weight = grad.new_zeros(grad.shape[1], K)
+    r = 0
+    for phase in phases:
+        phase = phase.long()  # (chunk, C)
+        rows = (torch.arange(r, r + len(phase), device=grad.device) * m)[:, None] + phase // q
+        gathered = spans[rows, phase % q]  # (chunk, C, K)
+        d_weight += torch.einsum("rck,rc->ck", gathered, grad[r : r + len(phase)])
+        r += len(phase)
+    return d_weight
 
 
 def _block_outputs(pool: int, taps: int) -> int:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from crnn.core.defaults import DEFAULT_MODEL
+from crnn.core.defaults import DEFAULT_MODEL, PAPER_001_MODEL
 from crnn.core.errors import CrnnError
 
 
@@ -204,6 +204,11 @@ def cmd_science(args: argparse.Namespace) -> int:
     from crnn.tasks.science import jsonable_rows, run_science
 
     result = run_science(args.model, args.corpus, figure=args.figure, cells=not args.no_cells)
+    if args.readme:
+        from crnn.tasks.report import update_readme
+        from crnn.tasks.science import science_markdown
+
+        update_readme(args.readme, science_markdown(result["rows"]), "science")
 
     def text(r: dict) -> str:
         return _table(jsonable_rows(r["rows"]), ["paper", "id", "verdict", "measured"]) + f"\n{r['counts']}"
@@ -324,10 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_commands(add, _print)  # ablate, whatif, compare
 
     p = add("science", cmd_science, "every testable finding of the papers: measured, with intervals, controls, verdicts")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="model whose module probes are checked (paper 001)")
+    p.add_argument("--model", default=PAPER_001_MODEL, help="model whose module probes are checked (paper 001)")
     p.add_argument("--corpus", default=None, help="corpus folder for the probes and cells (without: card rows only)")
     p.add_argument("--figure", default=None, help="write the verdict table (.html or .png)")
     p.add_argument("--no-cells", action="store_true", help="skip the paper-002 cell rows")
+    p.add_argument("--readme", default=None, help="rewrite the science block of this README with the table")
 
     p = add("bench", cmd_bench, "speed figures")
     p.add_argument("--corpus", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")

@@ -66,7 +66,7 @@ def test_report_table_and_readme_block(tmp_path):
     atomic_write_json(tmp_path / "baselines_ravdess.json", {"egemaps": baseline})
     table = build_report(tmp_path)
     lines = table.splitlines()
-    assert lines[2].startswith("| fst_cldnn_logmel | 001 | logmel | noisy | 51.2 | 40.1 | 7 | 90.0 |")
+    assert lines[2].startswith("| fst_cldnn_logmel | 001 | logmel | noisy | paper, utterance norm | 51.2 | 40.1 | – | 7 | 90.0 |")
     assert any(line.startswith("| SVM rbf, C=1 |") and "| 47.0 | 31.0 |" in line for line in lines)
     assert "Total training time: 1.50 h." in table and "01, 02" in table
 

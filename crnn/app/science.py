@@ -16,7 +16,7 @@ import streamlit as st
 from crnn.app.corpus import current_corpus
 from crnn.app.roots import is_allowed
 from crnn.core.checkpoint import read_card, resolve_model
-from crnn.core.defaults import DEFAULT_MODEL, PROJECT_DIR
+from crnn.core.defaults import PAPER_001_MODEL, PROJECT_DIR
 from crnn.core.errors import CrnnError
 from crnn.tasks.science import jsonable_rows, run_science
 
@@ -28,7 +28,7 @@ MEASURE_KEY = "paper_check_measured"
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _science(corpus: str | None) -> dict:
-    result = run_science(DEFAULT_MODEL, corpus)
+    result = run_science(PAPER_001_MODEL, corpus)
     result["rows"] = jsonable_rows(result["rows"])
     return result
 
@@ -39,7 +39,7 @@ def measurable_corpus() -> Path | None:
     if choice.kind == "folder":
         return choice.folder
     try:
-        root = (read_card(resolve_model(DEFAULT_MODEL)).get("corpus") or {}).get("root")
+        root = (read_card(resolve_model(PAPER_001_MODEL)).get("corpus") or {}).get("root")
     except CrnnError:
         return None
     if not root:

@@ -230,6 +230,9 @@ def run_bench(
     from crnn.bench import lab
 
     lab.add_steps(steps, _step, model, corpus_path, net, clip)  # ablation, what-if, CKA
+    from crnn.bench.training import training_throughput
+
+    _step(steps, "training_utterances_per_s_one_thread", lambda: {"value": training_throughput(), "unit": "utt/s"})
     f0_clips = data.utterances[:: max(1, len(data) // n_f0_clips)][:n_f0_clips]
     _step(steps, "f0_praat_vs_pyin", lambda: f0_agreement([load_audio(u.path) for u in f0_clips]))
     if app:

@@ -154,11 +154,12 @@ def demo_models(folder: Path) -> tuple[dict[str, str], bool]:
 
     if (CHECKPOINT_DIR / DEFAULT_MODEL / "card.json").is_file():
         return {}, True
-    from crnn.core.models import build_model
+    from crnn.core.models import REGISTRY, build_model
 
     labels = ["anger", "calm", "disgust", "fear", "happiness", "neutral", "sadness", "surprise"]
-    model = build_model(DEFAULT_MODEL, len(labels))
-    save_checkpoint(model, {"model": DEFAULT_MODEL, "model_kwargs": model.config, "labels": labels}, folder / DEFAULT_MODEL)
+    name = next(n for n in sorted(REGISTRY, key=len, reverse=True) if DEFAULT_MODEL.startswith(n))  # e.g. *_noisy
+    model = build_model(name, len(labels))
+    save_checkpoint(model, {"model": name, "model_kwargs": model.config, "labels": labels}, folder / DEFAULT_MODEL)
     return {"CRNN_LENS_MODELS": str(folder)}, False
 
 

@@ -13,7 +13,11 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 CHECKPOINT_DIR = PROJECT_DIR / "checkpoints"  # shipped checkpoints, one folder each
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"  # corpora beside the project, when present
 RAVDESS = SHARED_DATA / "ravdess"
-DEFAULT_MODEL = "fst_cldnn_logmel"  # the shipped model commands and pages use without a choice
+# The shipped model commands and pages use without a choice: the best on the validation actors
+# (mean of clean and noisy UA) among the models retrained with the lens recipe (README, Results).
+DEFAULT_MODEL = "cnn_lstm_2d_noisy"
+# Paper 001's module claims (Fig. 2, Table 5) are about its own CLDNN: the paper check probes this one.
+PAPER_001_MODEL = "fst_cldnn_logmel"
 WEIGHTS = "model.safetensors"  # file names inside a checkpoint folder
 CARD = "card.json"
 CACHE_DIR = Path(os.environ.get("CRNN_CACHE_DIR", Path.home() / ".cache" / "crnn-lens"))

@@ -8,8 +8,10 @@ validation UA (the test speakers play no part in the choice).
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 
+from crnn.analysis.recipes import Recipe
 from crnn.core.checkpoint import read_card
 from crnn.core.defaults import CARD
 from crnn.core.errors import CrnnError
@@ -19,12 +21,16 @@ def _changes(recipe: dict, reference: dict) -> str:
     if recipe.get("name") == "paper" != reference.get("name"):
         return "paper 001's recipe"
     diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)]
-    return ", ".join(diff) or "(reference)"
+    if not diff:
+        return "(reference recipe)"
+    return ", ".join(diff)
 
 
 def _effective(card: dict) -> dict:
     """The card's recipe with the normalisation actually used ("model" resolved to what the model got)."""
-    recipe = dict(card["training"]["recipe"])
+    defaults = {f.name: f.default for f in fields(Recipe)}
+    recipe = {**defaults, **card["training"]["recipe"]}  # settings added later take their defaults
+    recipe["speed"] = list(recipe["speed"])
     recipe["norm"] = (card.get("normalisation") or {}).get("norm", recipe.get("norm"))
     return recipe
 

@@ -71,7 +71,7 @@ def _untrained_copy(card: dict) -> torch.nn.Module:
     from crnn.core.models import build_model
 
     torch.manual_seed(0)
-    return build_model(card["model"], len(card["labels"]), **card.get("model_kwargs", {})).eval()
+    return build_model(card["model"], len(card["labels"]), from_card=True, **card.get("model_kwargs", {})).eval()
 
 
 def run_cells(

@@ -60,7 +60,7 @@ def untrained_copy(card: dict, seed: int = 0) -> torch.nn.Module:
     from crnn.core.models import build_model
 
     torch.manual_seed(seed)
-    return build_model(card["model"], len(card["labels"]), **card.get("model_kwargs", {})).eval()
+    return build_model(card["model"], len(card["labels"]), from_card=True, **card.get("model_kwargs", {})).eval()
 
 
 def _ids(utterances: Sequence, root: Path) -> np.ndarray:

@@ -65,7 +65,7 @@ def _recipe_label(card: dict) -> str:
 
 def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:
     try:
-        return models.count_parameters(models.build_model(name, n_classes, **kwargs))
+        return models.count_parameters(models.build_model(name, n_classes, from_card=True, **kwargs))
     except (CrnnError, TypeError, ValueError):
         return None
 

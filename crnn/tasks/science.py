@@ -26,7 +26,7 @@ from crnn.analysis.science import (AGREES, CELL_FEATURES, CELL_THRESHOLD, DISAGR
                                    not_testable, row, verdict)
 from crnn.core.checkpoint import read_card, resolve_model
 from crnn.core.corpora import read_corpus
-from crnn.core.defaults import DEFAULT_MODEL
+from crnn.core.defaults import PAPER_001_MODEL
 from crnn.core.errors import CrnnError
 from crnn.tasks.science_measure import cell_measurement, probe_measurement
 
@@ -153,7 +153,7 @@ def cell_rows(m: dict) -> list[dict]:
     return rows
 
 
-def run_science(model: str = DEFAULT_MODEL, corpus: str | os.PathLike | None = None, *, cache_dir=None,
+def run_science(model: str = PAPER_001_MODEL, corpus: str | os.PathLike | None = None, *, cache_dir=None,
                 figure: str | os.PathLike | None = None, cells: bool = True, progress=None) -> dict:
     """Every row (:func:`probe_rows`, :func:`card_rows`, :func:`cell_rows`) as {"rows", "counts", "seconds", ...}.
 
@@ -191,3 +191,16 @@ def jsonable_rows(rows: list[dict]) -> list[dict]:
 
 
 __all__ = ["run_science", "probe_rows", "card_rows", "cell_rows", "jsonable_rows"]
+
+
+def science_markdown(rows: list[dict]) -> str:
+    """The rows as a markdown table: paper, claim (where), the paper's figure, measured, control, verdict."""
+    lines = ["| paper | claim (where) | the paper's figure | measured, 95 % interval | control | verdict |",
+             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for r in jsonable_rows(rows):
+        verdict = r.get("verdict", "")
+        bold = f"**{verdict}**" if verdict in ("agrees", "disagrees", "inconclusive") else verdict
+        cells = [r.get("paper", ""), f"{r.get('claim', '')} ({r.get('source', '')})", r.get("paper_figure", ""),
+                 r.get("measured") or "–", r.get("control") or "–", bold]  # fmt: skip
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)

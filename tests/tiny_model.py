@@ -45,10 +45,10 @@ def register_tiny(monkeypatch) -> None:
     registry["tiny"] = None
     original = getattr(crnn.core.models, "build_model", None)
 
-    def build_model(name: str, n_classes: int, **overrides):
+    def build_model(name: str, n_classes: int, *, from_card: bool = False, **overrides):
         if name == "tiny":
             return TinyModel(n_classes, **overrides)
-        return original(name, n_classes, **overrides)
+        return original(name, n_classes, from_card=from_card, **overrides)
 
     monkeypatch.setattr(crnn.core.models, "REGISTRY", registry, raising=False)
     monkeypatch.setattr(crnn.core.models, "build_model", build_model, raising=False)

@@ -16,3 +16,19 @@ def ravdess_root() -> Path:
     if not RAVDESS.is_dir():
         pytest.skip("RAVDESS not found at ../shared/data/ravdess")
     return RAVDESS
+
+
+@pytest.fixture
+def navigation_pages(monkeypatch):
+    """AppTest resets Streamlit's "pages/ folder means v1 multipage app" flag before every run and,
+    because this app keeps its pages in ``pages/``, would then run them as v1 pages instead of
+    app.py's ``st.navigation`` (the real server does not). Clear the flag as a real session does."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)

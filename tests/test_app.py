@@ -17,7 +17,6 @@ import pytest
 import soundfile as sf
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,18 +27,7 @@ LABELS = ["anger", "calm", "disgust", "fear", "happiness", "neutral", "sadness",
 TEST_MODEL = "fst_cldnn_logmel (shared on this server)"
 
 
-@pytest.fixture(autouse=True)
-def _navigation_pages(monkeypatch):
-    """AppTest resets Streamlit's "pages/ folder means v1 multipage app" flag before every run and,
-    because this app keeps its pages in ``pages/``, would then run them as v1 pages instead of
-    app.py's ``st.navigation`` (the real server does not). Clear the flag as a real session does."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+pytestmark = pytest.mark.usefixtures("navigation_pages")  # app.py's st.navigation pages (conftest)
 
 
 @pytest.fixture(scope="module")

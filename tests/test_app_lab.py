@@ -7,23 +7,13 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RAVDESS = ROOT.parent / "shared" / "data" / "ravdess"
 
 
-@pytest.fixture(autouse=True)
-def _navigation_pages(monkeypatch):
-    """As in test_app.py: run app.py's st.navigation pages, not v1 pages from pages/."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
+pytestmark = pytest.mark.usefixtures("navigation_pages")  # app.py's st.navigation pages (conftest)
 
 
 @pytest.fixture

@@ -37,10 +37,7 @@ def _baseline_results(baselines, root: Path) -> list[dict]:
         if isinstance(item, dict):
             entries = [item] if "svm" in item else list(item.values())
         else:
-            try:
-                entries = list(json.loads(Path(item).read_text(encoding="utf-8")).values())
-            except (OSError, json.JSONDecodeError, AttributeError):
-                raise CrnnError(f"{item} is not a readable baselines JSON file") from None
+            entries = list(_read_baselines(Path(item)).values())
         results += [e for e in entries if isinstance(e, dict) and "svm" in e]
     return results
 
@@ -49,10 +46,18 @@ def stored_baselines(root: str | os.PathLike = CHECKPOINT_DIR) -> dict:
     """Every entry of the ``baselines_*.json`` files under ``root``, by key."""
     stored = {}
     for path in sorted(Path(root).glob("baselines_*.json")):
-        try:
-            stored.update(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError):
-            raise CrnnError(f"{path.name} is not a readable baselines JSON file") from None
+        stored.update(_read_baselines(path))
+    return stored
+
+
+def _read_baselines(path: Path) -> dict:
+    """One ``baselines_<corpus>.json`` file: {feature set: result}."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise CrnnError(f"{path.name} is not a readable baselines JSON file") from None
+    if not isinstance(stored, dict):
+        raise CrnnError(f"{path.name} is not a readable baselines JSON file")
     return stored
 
 

@@ -300,3 +300,22 @@ def test_a_pickle_in_place_of_the_weights_is_refused_never_unpickled(saved, tmp_
     (folder / "card.json").write_text(json.dumps(card))
     assert "SHA-256" not in _one_line_error(folder)  # refused for what the file is, not for being changed
     assert not trap.exists()
+
+
+def test_card_paths_stay_meaningful_in_a_clone_elsewhere():
+    """A corpus beside the project is stored relative to it, so a clone at another path still finds it."""
+    from crnn.core.defaults import PROJECT_DIR
+    from crnn.core.fileio import portable_path, resolve_portable
+
+    beside = PROJECT_DIR.parent / "shared" / "data" / "ravdess"
+    assert portable_path(beside) == "../shared/data/ravdess"
+    assert resolve_portable("../shared/data/ravdess") == beside.resolve()
+    assert portable_path("/") == "/" and resolve_portable("/") == Path("/")
+
+
+def test_shipped_cards_name_no_absolute_corpus_path():
+    from crnn.core.defaults import CHECKPOINT_DIR
+
+    for card in CHECKPOINT_DIR.rglob("card.json"):
+        root = (json.loads(card.read_text()).get("corpus") or {}).get("root", "")
+        assert not Path(root).is_absolute(), f"{card}: {root}"

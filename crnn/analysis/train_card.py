@@ -12,6 +12,7 @@ from crnn.core.checkpoint import code_version, save_checkpoint
 from crnn.core.data import TRIM_TOP_DB
 from crnn.core.defaults import CARD, SAMPLE_RATE
 from crnn.core.features import HOP_LENGTH, N_MELS, N_MFCC, WIN_LENGTH
+from crnn.core.fileio import portable_path
 from crnn.core.noise import SNR_RANGE, NoiseSource
 
 
@@ -83,7 +84,7 @@ def write_card(run, max_minutes) -> dict:
                      "sample_rate": SAMPLE_RATE},  # fmt: skip
         "normalisation": run.model.frontend.norm_card(),
         "labels": run.data.labels,
-        "corpus": {"name": corpus.name, "root": str(corpus.root), "utterances": len(corpus.utterances)},
+        "corpus": {"name": corpus.name, "root": portable_path(corpus.root), "utterances": len(corpus.utterances)},
         "split": run.data.speakers,
         "seed": run.seed,
         "metrics": metrics,

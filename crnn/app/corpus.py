@@ -16,8 +16,8 @@ from crnn.app.models import LoadedModel
 from crnn.app.roots import is_allowed, safe_file, safe_folder, shown
 from crnn.app.state import CORPUS_FOLDER_KEY, CORPUS_KEY, MAX_CLIP_SECONDS
 from crnn.core.audio import load_audio
-from crnn.core.defaults import PROJECT_DIR
 from crnn.core.errors import CorpusError, CrnnError
+from crnn.core.fileio import resolve_portable
 
 NOT_AT_HAND = "The corpus audio is not at hand on this computer; choose a corpus folder of your own in the sidebar."
 
@@ -48,11 +48,15 @@ def corpus_root(lm: LoadedModel, corpus: CorpusChoice) -> Path | None:
     """Where the corpus's audio lives, if this app may read it: the visitor's folder, or the card's training corpus."""
     if corpus.kind == "folder":
         return corpus.folder
-    root = (lm.card.get("corpus") or {}).get("root")
+    return card_corpus_root(lm.card)
+
+
+def card_corpus_root(card: dict) -> Path | None:
+    """The corpus a card was trained on, if it is at hand here and this app may read it."""
+    root = (card.get("corpus") or {}).get("root")
     if not root:
         return None
-    path = Path(root).expanduser()
-    path = (path if path.is_absolute() else PROJECT_DIR / path).resolve()
+    path = resolve_portable(root)
     return path if path.is_dir() and is_allowed(path) else None
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from crnn.app.corpus import current_corpus
-from crnn.app.roots import is_allowed
+from crnn.app.corpus import card_corpus_root, current_corpus
 from crnn.core.checkpoint import read_card, resolve_model
-from crnn.core.defaults import PAPER_001_MODEL, PROJECT_DIR
+from crnn.core.defaults import PAPER_001_MODEL
 from crnn.core.errors import CrnnError
 from crnn.tasks.science import jsonable_rows, run_science
 
@@ -39,14 +38,9 @@ def measurable_corpus() -> Path | None:
     if choice.kind == "folder":
         return choice.folder
     try:
-        root = (read_card(resolve_model(PAPER_001_MODEL)).get("corpus") or {}).get("root")
+        return card_corpus_root(read_card(resolve_model(PAPER_001_MODEL)))
     except CrnnError:
         return None
-    if not root:
-        return None
-    path = Path(root).expanduser()
-    path = (path if path.is_absolute() else PROJECT_DIR / path).resolve()
-    return path if path.is_dir() and is_allowed(path) else None
 
 
 def paper_check(measure: bool) -> dict:

@@ -80,6 +80,24 @@ def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -
     return path.name or path.as_posix()
 
 
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` as a card stores it: relative to the project folder when it lies beside it, else absolute.
+
+    A clone elsewhere (another machine, CI) keeps ``../shared/data/ravdess``
+    meaningful, where ``/home/me/shared/data/ravdess`` would not be.
+    """
+    path = Path(path).expanduser().resolve()
+    if path.is_relative_to(PROJECT_DIR.parent):
+        return Path(os.path.relpath(path, PROJECT_DIR)).as_posix()
+    return path.as_posix()
+
+
+def resolve_portable(text: str | os.PathLike) -> Path:
+    """The absolute path a card's :func:`portable_path` names (relative paths start at the project folder)."""
+    path = Path(text).expanduser()
+    return (path if path.is_absolute() else PROJECT_DIR / path).resolve()
+
+
 def remove_stale(folder: str | os.PathLike, prefixes: tuple[str, ...], max_age_s: float = 3600.0) -> list[Path]:
     """Delete entries of ``folder`` whose names start with one of ``prefixes`` and that are older than ``max_age_s`` seconds.
 

@@ -29,7 +29,7 @@ from crnn.core.corpora import Corpus, Utterance, read_corpus
 from crnn.core.data import TRIM_TOP_DB, load_waves
 from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_json
+from crnn.core.fileio import atomic_write_json, portable_path
 from crnn.core.noise import NOISY_TEST_SEED, NoiseSource
 from crnn.core.splits import loso_folds, partition, speaker_split
 
@@ -138,7 +138,7 @@ def run_baseline(
         "features": features,
         "feature_set": FEATURE_SETS[features],
         "n_features": n_features,
-        "corpus": {"name": corpus.name, "root": str(corpus.root), "utterances": len(corpus.utterances)},
+        "corpus": {"name": corpus.name, "root": portable_path(corpus.root), "utterances": len(corpus.utterances)},
         "labels": corpus.labels,
         "split": speakers,
         "seed": seed,

@@ -86,7 +86,7 @@ def portable_path(path: str | os.PathLike) -> str:
     A clone elsewhere (another machine, CI) keeps ``../shared/data/ravdess``
     meaningful, where ``/home/me/shared/data/ravdess`` would not be.
     """
-    path = Path(path).expanduser().resolve()
+    path = Path(os.path.abspath(Path(path).expanduser()))  # lexical: a symlinked ../shared stays ../shared
     if path.is_relative_to(PROJECT_DIR.parent):
         return Path(os.path.relpath(path, PROJECT_DIR)).as_posix()
     return path.as_posix()

@@ -53,6 +53,8 @@ with appkit.friendly("the module views"):
                          "text/csv", key="inside_csv")
     right.download_button("⬇️ Figure (HTML)", appkit.figure_html(fig), f"probe_{lm.name}_{method}.html", "text/html",
                           key="inside_html")
+    with appkit.friendly("the intervals and controls"):
+        appkit.controls_section(lm, corpus, reps)
 
 with appkit.friendly("the comparison"):
     appkit.compare_section(appkit.current_model(), appkit.current_corpus())

@@ -619,3 +619,32 @@ def test_umap_reports_progress_per_stage(app, monkeypatch):
     assert calls == ["input", "cnn", "rnn", "mlp"], calls
     grid = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert "UMAP" in grid["layout"]["title"]["text"]
+
+
+def test_page_two_gives_intervals_and_measures_the_random_weights_control(app, models_dir, monkeypatch):
+    """Intervals and the control task at once; the button adds the random-weights network (its run faked here)."""
+    import json
+
+    import crnn.app.controls as controls
+    from crnn.analysis.robust_probe import robust_probe
+    from crnn.app.backend import bundle_representations
+
+    app.switch_page("pages/2_inside.py").run()
+    _clean(app, "2_inside")
+    table = next(d.value for d in app.dataframe if "control task UA" in d.value.columns)
+    assert {"spread ρ", "SVM UA, unseen speakers", "selectivity (points)"} <= set(table.columns)
+    assert table["spread ρ"].str.contains("–").all(), "every ρ has its interval"
+    charts = [json.loads(c.proto.spec) for c in app.get("plotly_chart")]
+    assert any(t.get("error_y") for c in charts for t in c["data"] if t.get("type") == "bar")
+
+    reps = bundle_representations(models_dir / "fst_cldnn_logmel")
+    result = robust_probe(reps, n_boot=20)
+    measured = {"scope": "test speakers only", "n_utterances": len(reps), "speakers": result["speakers"],
+                "trained": result, "control": result}
+    monkeypatch.setattr(controls, "_measured", lambda *args: measured)
+    monkeypatch.setattr(controls, "corpus_root", lambda lm, corpus: Path("/nowhere"))
+    app.button(key="inside_controls_run").click().run()
+    _clean(app, "2_inside with the random-weights control")
+    assert any("Scope: **test speakers only**" in c.value for c in app.caption)
+    table = next(d.value for d in app.dataframe if "control task UA" in d.value.columns)
+    assert "random weights: SVM UA" in table.columns

@@ -239,3 +239,24 @@ def test_cell_rows_on_a_few_ravdess_clips(tmp_path):
     assert [r["paper"] for r in rows] == ["002"] * 3 and all("random weights" in r["control"] for r in rows)
     again = cell_measurement("raw_crnn", corpus, sample=4, n_boot=50, cache_dir=tmp_path / "cache")  # from the cache
     assert again["features"]["loudness"]["trained"]["cell"] == m["features"]["loudness"]["trained"]["cell"]
+
+
+def test_page_two_interval_chart_and_table_show_controls():
+    """The figure draws each UA with its interval and the control task; random weights add pale bars and columns."""
+    from crnn.app.controls import interval_table
+    from crnn.plots_science import probe_interval_figure
+
+    result = robust_probe(synthetic_reps(), labels=("emotion", "gender"), svm_labels=("emotion",), n_boot=50)
+    fig = probe_interval_figure(result)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [b.name for b in bars] == ["emotion"]
+    perfect = result["svm"]["label"]["emotion"]["ua"]
+    assert bars[0].error_y.arrayminus[0] == pytest.approx(perfect["value"] - perfect["low"])
+    dash = next(t for t in fig.data if t.type == "scatter")
+    assert dash.y[0] == pytest.approx(result["svm"]["label"]["emotion"]["control_task_ua"]["value"])
+    table = interval_table(result)
+    assert len(table) == 4 and "random weights: ρ" not in table.columns  # 2 modules × (emotion, gender)
+    assert table.loc[0, "SVM UA, unseen speakers"].startswith(f"{100 * perfect['value']:.0f} %")
+    with_control = probe_interval_figure(result, control=result)
+    assert sum(t.type == "bar" for t in with_control.data) == 2
+    assert "random weights: SVM UA" in interval_table(result, result).columns

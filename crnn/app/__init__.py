@@ -20,6 +20,7 @@ each other's clips or results).
 - :mod:`~crnn.app.training`: training from the app.
 - :mod:`~crnn.app.sidebar`: the shared sidebar.
 - :mod:`~crnn.app.frame`: page introduction, one-line errors, progress bars, downloads.
+- :mod:`~crnn.app.lab`, :mod:`~crnn.app.controls`, :mod:`~crnn.app.science`: the causal lab, page 2's intervals and controls, the paper check.
 """
 
 from crnn.app.backend import (
@@ -64,3 +65,7 @@ __all__ += ["NO_SPEECH_WARNING", "no_speech", "warm_default_model"]
 from crnn.app.lab import ablation_section, compare_section, whatif_section  # noqa: E402  (the causal lab)
 
 __all__ += ["ablation_section", "compare_section", "whatif_section"]
+
+from crnn.app.controls import controls_section  # noqa: E402  (intervals and controls, page 2)
+
+__all__ += ["controls_section"]

@@ -4,8 +4,8 @@
 with a legend for the emotions and genders, labelled class centres drawn
 above the dots, axis titles, and a colour-only speaker row (24 speakers need
 no key). :func:`reliability_figure` is a reliability diagram from a card's
-``calibration["reliability_test"]``. Independent of :mod:`crnn.plots` (the
-import-linter contract keeps the plotting modules side by side).
+``calibration["reliability_test"]``. Stage names are :mod:`crnn.plots`'
+``MODULE_TITLES``, as on every chart of the app.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-MODULE_WORDS = {"input": "Input features", "cnn": "Convolutions", "rnn": "Memory (LSTM)", "mlp": "Final layers"}
+from crnn.plots import MODULE_TITLES
+
 EMOTION_PALETTE = qualitative.Set2 + qualitative.Pastel1  # as crnn.plots.emotion_colours: sorted labels, same order
 GENDER_COLOURS = {"female": "#C2185B", "male": "#1565C0"}
 SPEAKER_PALETTE = qualitative.Dark24 + qualitative.Light24
@@ -52,7 +53,7 @@ def probe_grid(
     A one-axis projection (two-class LDA) is a strip with seeded vertical jitter.
     """
     modules, labels = list(points), list(classes)
-    titles = [(f"<b>{MODULE_WORDS.get(m, m)}</b><br>" if row == 0 else "") + label
+    titles = [(f"<b>{MODULE_TITLES.get(m, m)}</b><br>" if row == 0 else "") + label
               for row, label in enumerate(labels) for m in modules]
     fig = make_subplots(rows=len(labels), cols=len(modules), subplot_titles=titles,
                         horizontal_spacing=0.035, vertical_spacing=0.1)

@@ -11,8 +11,9 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from crnn.plots import MODULE_TITLES
+
 VERDICT_COLOURS = {"agrees": "#d8f0d8", "disagrees": "#f6d4d4", "inconclusive": "#f3ecd0"}
-MODULE_TITLES = {"input": "input features", "cnn": "CNN", "rnn": "recurrent (LSTM)", "mlp": "MLP"}
 
 
 def science_table(rows: Sequence[dict]) -> go.Figure:
@@ -63,7 +64,7 @@ def module_time_figure(profile: dict) -> go.Figure:
     return fig
 
 
-LABEL_COLOURS = {"emotion": "#636efa", "speaker": "#ef553b", "gender": "#00cc96"}
+LABEL_COLOURS = {"emotion": "#0068c9", "speaker": "#83c9ff", "gender": "#ff2b2b"}  # as the app's SVM chart (Streamlit's palette)
 
 
 def _bar(x: list[str], cells: list[dict | None], name: str, colour: str, **style) -> go.Bar:

@@ -26,7 +26,7 @@ if bench_app.browser_available():
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "checkpoints" / "examples").glob("*.flac"))
 PAGES = ["Listen and predict", "Inside the model", "Cells and prosody", "Why this prediction", "Noise lab",
-         "Model zoo", "Train"]  # fmt: skip
+         "Model zoo", "Train", "Paper check"]  # fmt: skip
 EMOTIONS = ("anger", "boredom", "calm", "disgust", "excitement", "fear", "frustration", "happiness", "neutral",
             "sadness", "surprise")  # fmt: skip
 
@@ -93,6 +93,34 @@ _FIRST_DOT = """() => {
 }"""
 _GRID_DRAWN = "() => [...document.querySelectorAll('.js-plotly-plot')].some((g) => (g._fullData || []).some((t) => t.type === 'scattergl'))"
 _PLAYING = "() => [...document.querySelectorAll('audio')].some((a) => !a.paused && a.currentTime > 0)"
+
+
+def test_the_causal_lab_and_the_controls_in_a_browser(server, chromium, shots):
+    """Cells clamped over the corpus, a second model compared, and page 2's intervals: drawn, no traceback, screenshots."""
+    page = chromium.new_page(viewport={"width": 1400, "height": 4200})  # Streamlit scrolls inside: tall enough for all
+    _open(page, server)
+    bench_app.upload(page, EXAMPLES[0])
+    bench_app.wait_prediction(page, f"📁 {EXAMPLES[0].name}", 60)
+    page.goto(f"{server}/cells")
+    page.get_by_role("heading", name="Cells and prosody").wait_for(timeout=60_000)
+    bench_app.wait_idle(page, 120)
+    if "precomputed" not in page.inner_text("body") and "RAVDESS" not in page.inner_text("body"):
+        pytest.skip("no corpus on this computer")
+    page.get_by_role("button", name="Clamp the cells and score").click()
+    page.get_by_text("UA without the top").first.wait_for(timeout=240_000)
+    bench_app.wait_idle(page, 60)
+    _no_traceback(page, "What happens without them")
+    page.screenshot(path=str(shots / "3_cells_lab.png"), full_page=True)
+    page.goto(f"{server}/inside")
+    page.get_by_role("heading", name="Inside the model").wait_for(timeout=60_000)
+    bench_app.wait_idle(page, 120)
+    page.get_by_text("How sure are these numbers?").wait_for(timeout=60_000)
+    page.locator('[data-testid="stCheckbox"]').filter(has_text="Compare with a second model").click()
+    page.get_by_text("Linear CKA").first.wait_for(timeout=240_000)
+    bench_app.wait_idle(page, 60)
+    _no_traceback(page, "Compare with a second model")
+    page.screenshot(path=str(shots / "2_inside_lab.png"), full_page=True)
+    page.close()
 
 
 def test_clicking_a_dot_plays_its_recording(server, chromium):

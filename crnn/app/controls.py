@@ -54,7 +54,7 @@ def _text(cell: dict | None, percent: bool) -> str:
 
 def interval_table(result: dict, control: dict | None = None) -> pd.DataFrame:
     """One row per stage × property: spread ρ and SVM UA with intervals, the control task, random weights."""
-    from crnn.plots_science import MODULE_TITLES
+    from crnn.plots import MODULE_TITLES
 
     rows = []
     for module, by_label in result["inertia_ratio"].items():

@@ -621,6 +621,32 @@ def test_umap_reports_progress_per_stage(app, monkeypatch):
     assert "UMAP" in grid["layout"]["title"]["text"]
 
 
+def test_umap_shipped_in_the_bundle_is_drawn_at_once(app, models_dir, monkeypatch):
+    """A probe bundle that stores UMAP coordinates is drawn from them: no stage is computed (issue 13)."""
+    import json
+
+    from crnn.app import backend
+    from crnn.tasks.probe import UMAP_PREFIX, bundle_path
+
+    path = bundle_path(models_dir / "fst_cldnn_logmel")
+    original = path.read_bytes()
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    n = len(arrays["ids"])
+    for module in json.loads(str(arrays["meta"]))["modules"]:
+        arrays[f"{UMAP_PREFIX}{module}"] = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float16)
+    try:
+        np.savez_compressed(path, **arrays)
+        monkeypatch.setattr(backend, "probe_points", lambda *a: pytest.fail("UMAP computed although it is stored"))
+        app.switch_page("pages/2_inside.py").run()
+        app.radio(key="inside_method").set_value("umap").run()
+        _clean(app, "2_inside, stored UMAP")
+        grid = json.loads(app.get("plotly_chart")[0].proto.spec)
+        assert "UMAP" in grid["layout"]["title"]["text"]
+    finally:
+        path.write_bytes(original)
+
+
 def test_page_two_gives_intervals_and_measures_the_random_weights_control(app, models_dir, monkeypatch):
     """Intervals and the control task at once; the button adds the random-weights network (its run faked here)."""
     import json

@@ -242,10 +242,23 @@ def test_probe_with_bundle_loads_the_checkpoint_and_reads_the_corpus_once(checkp
     for name in ("load_checkpoint", "read_corpus"):
         original = getattr(probe_task, name)
         monkeypatch.setattr(probe_task, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    import crnn.analysis.probe as analysis_probe
+
+    umapped = []  # UMAP proper compiles with numba for ~20 s: a stand-in that records what it was given
+    monkeypatch.setattr(analysis_probe, "umap_projection",
+                        lambda X, seed=0: umapped.append(X.shape) or X[:, :2] * 1.0 + seed)  # fmt: skip
     out = probe_task.run_probe(folder, corpus, cache_dir=tmp_path / "cache", save_bundle=True)
     assert sorted(calls) == ["load_checkpoint", "read_corpus"]
     assert out["bundle"] == str(folder / "probe_ravdess.npz")
-    assert probe_task.load_bundle(out["bundle"]).meta["checkpoint_hash"] == checkpoint_hash(folder)
+    reps = probe_task.load_bundle(out["bundle"])
+    assert reps.meta["checkpoint_hash"] == checkpoint_hash(folder)
+    # The bundle ships every module's UMAP of the full representations; the grid then uses it, computing none.
+    stored = probe_task.bundle_umap(out["bundle"])
+    assert set(stored) == set(reps.modules) and len(umapped) == len(reps.modules)
+    assert all(v.shape == (len(reps), 2) for v in stored.values())
+    points = analysis_probe.probe_projections(reps, method="umap", stored=stored)
+    assert len(umapped) == len(reps.modules)
+    np.testing.assert_allclose(points["cnn"]["emotion"], stored["cnn"])
 
 
 def test_probe_hears_the_trimmed_audio(checkpoint_and_corpus, tmp_path):

@@ -205,21 +205,26 @@ def probe_projections(
     modules: Sequence[str] | None = None,
     labels: Sequence[str] = LABELS,
     seed: int = 0,
+    stored: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, np.ndarray | None]]:
     """The points of paper 001's Fig. 2: module → label → (n, k) coordinates, the grid :func:`crnn.plots_app.probe_grid` draws.
 
     ``method`` "lda": one LDA per module and label (:func:`lda_projection`,
     k = 1 for two classes, else 2); "umap": one seeded 2-D UMAP per module
-    (:func:`umap_projection`), shared by its labels. Rows whose label is
-    "unknown" are NaN; a label with fewer than two known classes maps to None.
-    ``modules`` defaults to all of ``reps.modules``, in their order.
+    (:func:`umap_projection`), shared by its labels, or the module's (n, 2)
+    coordinates from ``stored`` (a probe bundle's, computed once). Rows whose
+    label is "unknown" are NaN; a label with fewer than two known classes
+    maps to None. ``modules`` defaults to all of ``reps.modules``, in their order.
     """
     if method not in ("lda", "umap"):
         raise ValueError(f"unknown projection {method!r}; use 'lda' or 'umap'")
+    stored = stored or {}
     points: dict[str, dict[str, np.ndarray | None]] = {}
     for module in [m for m in (modules or reps.modules) if m in reps.modules]:
         X = reps.modules[module]  # (n, D)
-        shared = umap_projection(X, seed=seed) if method == "umap" else None  # (n, 2)
+        shared = None
+        if method == "umap":
+            shared = stored[module] if module in stored else umap_projection(X, seed=seed)  # (n, 2)
         points[module] = {}
         for label in labels:
             y = reps.labels(label)

@@ -96,6 +96,17 @@ def probe_points(reps: Any, method: str, module: str) -> dict:
     return probe_projections(reps, method=method, modules=[module])
 
 
+def bundle_umap_points(reps: Any, checkpoint: os.PathLike) -> dict | None:
+    """Fig. 2's UMAP coordinates of every stage from the checkpoint's probe bundle, or None if it stores none."""
+    from crnn.analysis.probe import probe_projections
+    from crnn.tasks.probe import bundle_path, bundle_umap
+
+    stored = bundle_umap(bundle_path(checkpoint))
+    if not stored or set(stored) != set(reps.modules) or any(len(v) != len(reps) for v in stored.values()):
+        return None
+    return probe_projections(reps, method="umap", stored=stored)
+
+
 def cell_correlations(model: Any, wave: np.ndarray) -> Any:
     from crnn.analysis.cells import cell_correlations as run
 

@@ -74,6 +74,12 @@ def probe_points(_reps: Any, key: str, corpus: str, method: str, module: str) ->
     return backend.probe_points(_reps, method, module)
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def bundle_umap_points(_reps: Any, _lm: LoadedModel, key: str) -> dict | None:
+    """The UMAP coordinates the model's probe bundle ships (None: none stored, compute them)."""
+    return backend.bundle_umap_points(_reps, _lm.folder)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str, _points: dict | None = None) -> Any:
     """Paper 001 Fig. 2: the module views projected by ``method`` ("lda" or "umap").

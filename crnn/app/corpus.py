@@ -76,7 +76,10 @@ def probe(lm: LoadedModel, corpus: CorpusChoice, method: str) -> tuple[Any, dict
     reps = corpus_representations(lm, corpus)
     name = corpus.describe()
     scores = cached.probe_scores(reps, lm.key, name)
-    points = umap_points(lm, reps, name) if method == "umap" else None
+    points = None
+    if method == "umap":
+        stored = cached.bundle_umap_points(reps, lm, lm.key) if corpus.kind == "bundle" else None
+        points = stored or umap_points(lm, reps, name)
     return reps, scores, cached.probe_figure(reps, scores, lm.key, name, method, points)
 
 

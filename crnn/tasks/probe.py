@@ -37,6 +37,7 @@ from crnn.core.splits import speaker_split
 
 CACHE_FORMAT = "crnn-lens-reps/2"  # 2: trimmed audio through load_waves
 BUNDLE_FORMAT = "crnn-lens-probe/1"
+UMAP_PREFIX = "umap_"  # bundle arrays of precomputed UMAP coordinates, one per module
 BUNDLE_MAX_BYTES = 2_000_000  # float16 payload of a bundle, before npz compression
 
 
@@ -160,15 +161,32 @@ def representations_for(
     return corpus_representations(model, card, read_corpus(corpus_path), cache_dir=cache_dir, progress=progress)
 
 
-def write_bundle(reps: Representations, path: str | os.PathLike, max_bytes: int = BUNDLE_MAX_BYTES) -> Path:
+def write_bundle(reps: Representations, path: str | os.PathLike, max_bytes: int = BUNDLE_MAX_BYTES,
+                 umap: bool = False, seed: int = 0) -> Path:
     """Write a compact probe bundle (float16 ``.npz``, :func:`crnn.analysis.representations.compact`) to ``path``.
 
     ``meta["pca"]`` records what was reduced, so the app can say the bundle's
-    probes are approximate. CrnnError if it cannot fit in ``max_bytes``.
+    probes are approximate. ``umap`` also stores each module's seeded 2-D UMAP
+    of the full representations ("umap_<module>", (n, 2)), so the app never
+    waits for it (:func:`bundle_umap`). CrnnError if it cannot fit in ``max_bytes``.
     """
+    arrays = compact(reps, max_bytes).to_arrays(np.float16, BUNDLE_FORMAT)
+    if umap:
+        from crnn.analysis.probe import umap_projection
+
+        arrays.update({f"{UMAP_PREFIX}{m}": umap_projection(X, seed=seed).astype(np.float16) for m, X in reps.modules.items()})
     with atomic_path(Path(path)) as tmp:
-        np.savez_compressed(tmp, **compact(reps, max_bytes).to_arrays(np.float16, BUNDLE_FORMAT))
+        np.savez_compressed(tmp, **arrays)
     return Path(path)
+
+
+def bundle_umap(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The UMAP coordinates a bundle stores, module → (n, 2) float32 ({} when it has none or is unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k[len(UMAP_PREFIX):]: data[k].astype(np.float32) for k in data.files if k.startswith(UMAP_PREFIX)}
+    except (OSError, ValueError, EOFError):
+        return {}
 
 
 def load_bundle(path: str | os.PathLike) -> Representations:
@@ -228,7 +246,8 @@ def run_probe(
     :func:`representations_for`. ``figure`` (.html or .png) also writes
     paper 001's Fig. 2 grid (``projection`` "lda" or "umap") and adds its path
     as "figure"; ``save_bundle`` writes the checkpoint's probe bundle
-    (:func:`bundle_path`) from the same representations and adds "bundle".
+    (:func:`bundle_path`) from the same representations, with their UMAP
+    coordinates, and adds "bundle".
     """
     from crnn.plots import save_figure
 
@@ -246,5 +265,6 @@ def run_probe(
     if save_bundle:
         if model_ref is None:
             raise CrnnError("writing a probe bundle needs the checkpoint it belongs to")
-        result["bundle"] = str(write_bundle(reps, bundle_path(resolve_model(model_ref), reps.meta["corpus"])))
+        result["bundle"] = str(write_bundle(reps, bundle_path(resolve_model(model_ref), reps.meta["corpus"]), umap=True,
+                                            seed=seed))
     return result

@@ -27,7 +27,7 @@ PAPER_001 = [
     "ldnn_mfcc", "ldnn_logmel", "t_cldnn_mfcc", "fst_cldnn_mfcc",
     "t_cldnn_logmel", "s_cldnn_logmel", "st_cldnn_logmel", "fst_cldnn_logmel",
 ]
-FAMILIES = {"LDNN", "CLDNN", "raw-waveform CRNN", "convolutional RNN", "LSTM-CRNN", "CNN-LSTM"}
+FAMILIES = {"LDNN", "CLDNN", "raw-waveform CRNN", "convolutional RNN", "LSTM-CRNN", "CNN-LSTM", "convolutional baseline"}
 N_CLASSES = 5
 
 
@@ -396,3 +396,18 @@ def test_single_channel_lflb_is_conv_bn_pool_elu(mode):
 def test_training_throughput_measures_every_named_model():
     rates = training_throughput(["ldnn_mfcc", "cnn_lstm_1d"], seconds=0.5, batch=2, steps=1)
     assert set(rates) == {"ldnn_mfcc", "cnn_lstm_1d"} and all(r > 0 for r in rates.values())
+
+
+def test_plain_conv_is_clstm_with_standard_convolutions():
+    """Paper 000's baseline: the CLSTM's windows, features and pooling, an affine map + ReLU per window, no LSTM there."""
+    clstm, plain = build_model("clstm", N_CLASSES).eval(), build_model("plain_conv", N_CLASSES).eval()
+    wave = torch.randn(2, 24000) * 0.1
+    a, b = clstm.module_outputs(wave), plain.module_outputs(wave)
+    assert a["cnn"].shape == b["cnn"].shape == (2, a["cnn"].shape[1], 100)
+    assert list(plain.recurrent_layers()) == ["rnn"] and "conv0" in clstm.recurrent_layers()
+    # A window's feature is the ReLU of one affine map of its 5 frames, max-pooled over 2 windows.
+    x = plain.frontend(wave)  # (B, T, 40)
+    conv = plain.conv0.conv
+    w0 = torch.relu(torch.einsum("bfr,hfr->bh", x[:, 0:5].transpose(1, 2), conv.weight) + conv.bias)
+    w1 = torch.relu(torch.einsum("bfr,hfr->bh", x[:, 2:7].transpose(1, 2), conv.weight) + conv.bias)
+    torch.testing.assert_close(plain.conv0(x)[:, 0], torch.maximum(w0, w1), rtol=1e-5, atol=1e-5)

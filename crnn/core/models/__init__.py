@@ -109,6 +109,9 @@ _SPECS = [
     ModelSpec("eclstm", "convolutional RNN", "000", "logmel", ConvRNN, {"extended": True},
               "2 Extended CLSTM layers (input weights per window position) → BLSTM 128 → FC 400",
               norm="speaker", recipe=PAPER_000_RECIPE),
+    ModelSpec("plain_conv", "convolutional baseline", "000", "logmel", ConvRNN, {"layer_kind": "plain"},
+              "paper 000's baseline: 2 standard convolutional layers (windows of 5 frames, shift 2, 100 ReLU "
+              "features, pool 2) → BLSTM 128 → FC 400", norm="speaker", recipe=PAPER_000_RECIPE),
     ModelSpec("lstm_crnn", "LSTM-CRNN", "003", "logmel", LSTMCRNN, {},
               "LSTM 128 shared over 9 frequency patches (8 bands, shift 4) → pool 3 → LSTM 256 → FC 256-256",
               norm="global"),

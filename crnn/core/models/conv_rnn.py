@@ -185,6 +185,30 @@ class ConvRecurrent(nn.Module):
         return [LSTMStates(*picked)]
 
 
+class PlainConv(nn.Module):
+    """Paper 000's "standard convolutional layer" baseline (Sec. IV-A, Table I): a ConvRecurrent's place taken
+    by an affine map of each window followed by a ReLU, with the same windows, features and max-pooling.
+
+    x: (B, T, F) → (B, T', hidden); W and T' as :class:`ConvRecurrent`. The
+    paper does not name the non-linearity; ReLU is this project's choice.
+    """
+
+    def __init__(self, d_in: int, hidden: int = 100, window: int = 5, shift: int = 2, pool: int = 2,
+                 pool_shift: int = 2) -> None:
+        super().__init__()
+        self.window, self.shift, self.pool, self.pool_shift, self.hidden = window, shift, pool, pool_shift, hidden
+        self.conv = nn.Conv1d(d_in, hidden, window, stride=shift)
+
+    @property
+    def out_dim(self) -> int:
+        return self.hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = _pad_to(x, self.window + self.shift * (self.pool - 1))  # (B, T, F), at least one pool
+        feats = F.relu(self.conv(x.transpose(1, 2)))  # (B, hidden, W)
+        return F.max_pool1d(feats, self.pool, self.pool_shift, ceil_mode=True).transpose(1, 2)  # (B, T', hidden)
+
+
 class ConvRNN(SERModel):
     """Convolutional recurrent layers + BLSTM + classifier (paper 000, Secs. III and IV-A, IV-B).
 
@@ -210,6 +234,11 @@ class ConvRNN(SERModel):
     paper's optimiser (Adam, lr 0.002, β1 = 0.9 and β2 = 0.999, written 0.1
     and 0.001 in Blocks' convention; early stopping after 12 epochs without
     a better validation error) is the registry's ``recipe``.
+
+    ``layer_kind="plain"`` (the registry's plain_conv) puts paper 000's
+    "standard convolutional layer" baseline (:class:`PlainConv`, Table I) in
+    place of each convolutional recurrent layer: same windows, 100 features
+    per window, same pooling; everything above is unchanged.
 
     Feature normalisation: per speaker and band (the paper's mean and
     standard deviation normalisation "for each combination of speaker and
@@ -244,18 +273,21 @@ class ConvRNN(SERModel):
         dropout: float = 0.2,
         combine: Combine = "concat",
         conv_layers: int = 2,
+        layer_kind: Literal["recurrent", "plain"] = "recurrent",
     ) -> None:
         super().__init__()
         self._save_config(locals())
-        if conv_layers not in (1, 2):
-            raise ValueError("conv_layers must be 1 or 2")
+        if conv_layers not in (1, 2) or layer_kind not in ("recurrent", "plain"):
+            raise ValueError("conv_layers must be 1 or 2, layer_kind 'recurrent' or 'plain'")
         self.frontend = FrontEnd("logmel")
-        layer = dict(
-            hidden=conv_hidden, window=window, shift=shift, pool=pool, pool_shift=pool_shift,
-            bidirectional=bidirectional, extended=extended, feature=feature, state=state, combine=combine,
-        )
-        self.conv0 = ConvRecurrent(self.frontend.n_features, **layer)
-        self.conv1 = ConvRecurrent(self.conv0.out_dim, **layer) if conv_layers == 2 else None
+        shape = dict(hidden=conv_hidden, window=window, shift=shift, pool=pool, pool_shift=pool_shift)
+        layer = dict(bidirectional=bidirectional, extended=extended, feature=feature, state=state, combine=combine)
+
+        def make(d_in: int) -> nn.Module:
+            return PlainConv(d_in, **shape) if layer_kind == "plain" else ConvRecurrent(d_in, **shape, **layer)
+
+        self.conv0 = make(self.frontend.n_features)
+        self.conv1 = make(self.conv0.out_dim) if conv_layers == 2 else None
         top = self.conv1 or self.conv0
         self.rnn = nn.LSTM(top.out_dim, hidden, batch_first=True, bidirectional=True)
         self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, fc_size), nn.ReLU())
@@ -263,7 +295,7 @@ class ConvRNN(SERModel):
 
     def recurrent_layers(self) -> dict[str, nn.Module]:
         layers = {"conv0": self.conv0, "conv1": self.conv1, "rnn": self.rnn}
-        return {name: module for name, module in layers.items() if module is not None}
+        return {name: module for name, module in layers.items() if isinstance(module, (ConvRecurrent, nn.LSTM))}
 
     def module_outputs(self, wave: Tensor) -> dict[str, Tensor]:
         x = self.frontend(wave)  # (B, T, 40)
@@ -283,6 +315,8 @@ class ConvRNN(SERModel):
             "the last 4 steps; BLSTM 256 and all steps for age and gender)",
             "classes balanced by a weighted cross-entropy (paper: oversampling the smaller classes)",
         ]
+        if config.get("layer_kind") == "plain":
+            found.append("standard convolutional layers with a ReLU (the paper does not name the non-linearity)")
         if config.get("bidirectional") and config.get("combine", "concat") == "concat":
             found.append("CBLSTM directions concatenated (paper Eq. 9: cell states combined linearly, "
                          "max over the window, one layer)")

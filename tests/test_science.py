@@ -141,6 +141,9 @@ def test_out_of_fold_representations_use_the_fold_that_never_heard_the_speaker(f
     assert len(oof.fold_folders(ref)) == 5 and oof.fold_folders(tmp_path / "other") == []
     monkeypatch.setattr(oof, "USER_MODELS_DIR", ref.parent)  # a bare name finds folds where `crnn train` puts them
     assert oof.fold_folders("tiny") == oof.fold_folders(ref) and oof.fold_folders("nothing") == []
+    monkeypatch.setattr(oof, "USER_MODELS_DIR", tmp_path / "none")
+    monkeypatch.setattr(oof, "FOLDS_DIR", ref.parent)  # shipped folds live in checkpoints/folds, out of the picker
+    assert oof.fold_folders("tiny") == oof.fold_folders(ref)
     reps, ctrl = oof.scoped_representations(ref, corpus, cache_dir=tmp_path / "cache")
     assert reps.meta["scope"] == "out of fold" and len(reps) == len(corpus.utterances) == 16
     assert ctrl.meta["scope"].startswith("out of fold") and list(ctrl.ids) == list(reps.ids)

@@ -11,6 +11,7 @@ from pathlib import Path
 SAMPLE_RATE = 16_000  # Hz; every model and feature in crnn works at this rate
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CHECKPOINT_DIR = PROJECT_DIR / "checkpoints"  # shipped checkpoints, one folder each
+FOLDS_DIR = CHECKPOINT_DIR / "folds"  # shipped cross-validation folds <run>_cv<K>, out of the model picker
 SHARED_DATA = PROJECT_DIR.parent / "shared" / "data"  # corpora beside the project, when present
 RAVDESS = SHARED_DATA / "ravdess"
 # The shipped model commands and pages use without a choice: the best on the validation actors

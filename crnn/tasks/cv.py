@@ -23,7 +23,7 @@ from crnn.analysis.metrics import unweighted_accuracy
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import list_checkpoints
 from crnn.core.corpora import Corpus, read_corpus
-from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
+from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR, FOLDS_DIR, USER_MODELS_DIR
 from crnn.core.splits import cv_folds, partition
 from crnn.tasks.baselines import PARTS, _standardised, _store, check_feature_set
 
@@ -92,11 +92,19 @@ def paired_test(a: dict[str, float], b: dict[str, float]) -> dict:
             "significant": p < 0.05}  # fmt: skip
 
 
-def cv_rows(root: str | os.PathLike = CHECKPOINT_DIR, baselines: dict | None = None) -> list[dict]:
-    """Per network run (five fold checkpoints) and per CV baseline: mean ± sd UA and the paired test vs the best baseline."""
-    root = Path(root)
+def cv_rows(root: str | os.PathLike | None = None, baselines: dict | None = None) -> list[dict]:
+    """Per network run (five fold checkpoints) and per CV baseline: mean ± sd UA and the paired test vs the best baseline.
+
+    Fold checkpoints are looked for in ``root``, by default in the shipped
+    folds folder, the checkpoints folder and the user models folder (the
+    first that holds all five folds of a run wins).
+    """
+    roots = [Path(root)] if root is not None else [FOLDS_DIR, CHECKPOINT_DIR, USER_MODELS_DIR]
+    runs: dict[str, list[dict]] = {}
+    for folder in reversed(roots):
+        runs.update(_network_runs(folder))
     rows = []
-    for run, cards in sorted(_network_runs(root).items()):
+    for run, cards in sorted(runs.items()):
         folds = [{c: card["metrics"]["test"][c] for c in ("clean", "noisy")} for card in cards]
         rows.append(_summary(run, "network", folds))
     for key, result in (baselines or {}).items():

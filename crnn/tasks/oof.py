@@ -29,7 +29,7 @@ from crnn.analysis.representations import Representations
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint, resolve_model
 from crnn.core.corpora import Corpus
-from crnn.core.defaults import CHECKPOINT_DIR, USER_MODELS_DIR
+from crnn.core.defaults import CHECKPOINT_DIR, FOLDS_DIR, USER_MODELS_DIR
 from crnn.core.errors import CrnnError
 from crnn.tasks.probe import module_representations
 
@@ -40,13 +40,14 @@ SCOPES = ("out of fold", "test speakers only", "unseen corpus")
 def fold_folders(model_ref: str | os.PathLike, n_folds: int = N_FOLDS) -> list[Path]:
     """The fold checkpoints ``<name>_cv0`` .. ``<name>_cv{n-1}`` ([] unless all exist).
 
-    Beside ``model_ref`` when it is a folder path; for a bare model name, in
-    the shipped checkpoints folder or the user models folder (where
+    Beside ``model_ref`` when it is a folder path, or in the shipped folds
+    folder (``checkpoints/folds``); for a bare model name, there, in the
+    shipped checkpoints folder or in the user models folder (where
     ``crnn train --split cv --fold K`` writes them).
     """
     ref = Path(str(model_ref))
     is_path = ref.parent != Path(".") or ref.is_dir()
-    places = [ref.parent] if is_path else [CHECKPOINT_DIR, USER_MODELS_DIR]
+    places = [ref.parent, FOLDS_DIR] if is_path else [FOLDS_DIR, CHECKPOINT_DIR, USER_MODELS_DIR]
     for place in places:
         try:
             return [resolve_model(place / f"{ref.name}_cv{k}") for k in range(n_folds)]

@@ -30,7 +30,8 @@ def cmd_ablate(args: argparse.Namespace, show: Show) -> int:
 def cmd_whatif(args: argparse.Namespace, show: Show) -> int:
     from crnn.tasks.whatif import run_whatif
 
-    result = run_whatif(args.model, args.file, pitch=args.pitch, tempo=args.tempo, loudness=args.loudness, out=args.out)
+    result = run_whatif(args.model, args.file, pitch=args.pitch, tempo=args.tempo, loudness=args.loudness, out=args.out,
+                        figure=args.figure)
     show(result, args.json, lambda r: f"{r['before']['label']} → {r['after']['label']}")
     return 0
 
@@ -66,6 +67,7 @@ def add_lab_commands(add: Callable[[str, Callable, str], argparse.ArgumentParser
     p.add_argument("--tempo", type=float, default=1.0, help="speed factor, 0.5 to 2")
     p.add_argument("--loudness", type=float, default=0.0, help="gain in dB, -30 to 30")
     p.add_argument("--out", default=None, help="write the changed clip here (.wav)")
+    p.add_argument("--figure", default=None, help="both predictions and the cells' response (.html or .png)")
 
     p = add("compare", partial(cmd_compare, show=show), "linear CKA between every module of two models")
     p.add_argument("--model", action="append", required=True, help="give twice: --model A --model B")

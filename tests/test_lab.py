@@ -189,9 +189,11 @@ def test_ablate_command_on_a_label_folder_corpus(capsys, tmp_path):
 
 
 def test_whatif_and_compare_commands_on_shipped_checkpoints(capsys, tmp_path):
-    code, out, _ = run(capsys, "whatif", EXAMPLE, "--pitch", "2", "--out", str(tmp_path / "up.wav"), "--json")
+    code, out, _ = run(capsys, "whatif", EXAMPLE, "--pitch", "2", "--out", str(tmp_path / "up.wav"), "--json",
+                       "--figure", str(tmp_path / "whatif.html"))
     result = json.loads(out)
     assert code == 0 and set(result["before"]["probabilities"]) == set(result["after"]["probabilities"])
+    assert "original" in (tmp_path / "whatif.html").read_text() and result["figure"].endswith("whatif.html")
     assert sf.info(tmp_path / "up.wav").samplerate == SR and {c["feature"] for c in result["cells"]} == {"f0_hz", "loudness"}
     code, out, _ = run(capsys, "compare", "--model", "fst_cldnn_logmel", "--model", "fst_cldnn_logmel",
                        "--figure", str(tmp_path / "cka.html"), "--json")

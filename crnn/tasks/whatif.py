@@ -27,18 +27,24 @@ def wav_bytes(wave: np.ndarray) -> bytes:
 
 
 def run_whatif(model_ref: str | os.PathLike, file: str | os.PathLike, *, pitch: float = 0.0, tempo: float = 1.0,
-               loudness: float = 0.0, out: str | os.PathLike | None = None, cells: int = 1) -> dict:
+               loudness: float = 0.0, out: str | os.PathLike | None = None, cells: int = 1,
+               figure: str | os.PathLike | None = None) -> dict:
     """Change ``file``'s pitch (semitones), tempo (× speed) and loudness (dB); the CLI's ``crnn whatif``.
 
     Returns {"model", "file", "settings", "clipped", "before", "after",
-    "cells", "seconds"} (:func:`crnn.analysis.whatif.whatif`) and, with
-    ``out``, writes the changed clip there as WAV and adds "out".
+    "cells", "seconds"} (:func:`crnn.analysis.whatif.whatif`); with
+    ``out``, writes the changed clip there as WAV and adds "out"; with
+    ``figure`` (.html or .png), draws both predictions and the cells'
+    response (:func:`crnn.plots_lab.whatif_figure`) and adds "figure".
     CrnnError for a setting out of range or an unusable file or checkpoint.
     """
+    from crnn.plots_lab import check_figure_path
+
     try:
         check_settings(pitch, tempo, loudness)
     except ValueError as exc:
         raise CrnnError(str(exc)) from None
+    check_figure_path(figure)
     if out is not None and Path(out).suffix.lower() != ".wav":
         raise CrnnError(f"--out {out}: the changed clip is written as .wav")
     model, card = load_checkpoint(model_ref)
@@ -53,4 +59,9 @@ def run_whatif(model_ref: str | os.PathLike, file: str | os.PathLike, *, pitch: 
         except OSError as exc:
             raise CrnnError(f"cannot write {Path(out).name}: {exc.strerror or exc}") from None
         result["out"] = str(out)
+    if figure is not None:
+        from crnn.plots import save_figure
+        from crnn.plots_lab import whatif_figure
+
+        result["figure"] = str(save_figure(whatif_figure(result), figure))
     return result

@@ -146,6 +146,8 @@ def test_out_of_fold_representations_use_the_fold_that_never_heard_the_speaker(f
     assert oof.fold_folders("tiny") == oof.fold_folders(ref)
     reps, ctrl = oof.scoped_representations(ref, corpus, cache_dir=tmp_path / "cache")
     assert reps.meta["scope"] == "out of fold" and len(reps) == len(corpus.utterances) == 16
+    blocks = np.asarray(reps.meta["blocks"])  # each row's fold model: one speaker per fold here
+    assert len(blocks) == len(reps) and all(len(set(reps.speaker[blocks == b])) == 1 for b in set(blocks))
     assert ctrl.meta["scope"].startswith("out of fold") and list(ctrl.ids) == list(reps.ids)
     for k in range(4):
         utts = [u for u in corpus.utterances if u.speaker == f"0{k + 1}"]
@@ -176,9 +178,11 @@ def test_without_folds_only_the_test_speakers_are_probed(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not RAVDESS.is_dir(), reason="needs ../shared/data/ravdess")
-def test_probe_measurement_on_ravdess_test_speakers(tmp_path):
+def test_probe_measurement_on_ravdess_test_speakers(tmp_path, monkeypatch):
     from crnn.tasks.science import probe_rows
     from crnn.tasks.science_measure import probe_measurement
+
+    monkeypatch.setattr(oof, "FOLDS_DIR", tmp_path / "no_folds")  # the shipped folds would make it out of fold
 
     corpus = read_corpus(ravdess_subset(RAVDESS, tmp_path / "ravdess", actors=("01", "02", "04")))
     m = probe_measurement("fst_cldnn_logmel", corpus, cache_dir=tmp_path / "cache", n_boot=50)
@@ -263,3 +267,27 @@ def test_page_two_interval_chart_and_table_show_controls():
     with_control = probe_interval_figure(result, control=result)
     assert sum(t.type == "bar" for t in with_control.data) == 2
     assert "random weights: SVM UA" in interval_table(result, result).columns
+
+
+def test_blocks_keep_each_fold_model_in_its_own_space():
+    """Two "fold models" encode the emotion perfectly, each in its own rotated, shifted space: probing them
+    pooled mixes the spaces (class means averaged over unaligned coordinates); with blocks every fit and
+    inertia stays inside one model and finds the code."""
+    reps = synthetic_reps(n_speakers=12)
+    rng = np.random.default_rng(1)
+    block = (np.unique(reps.speaker, return_inverse=True)[1] >= 6).astype(int)  # speakers 0-5 | 6-11
+    X = reps.modules["label"].astype(np.float64)
+    Q, _ = np.linalg.qr(rng.normal(size=(X.shape[1], X.shape[1])))
+    X[block == 1] = X[block == 1] @ Q * 3.0 + 20.0  # the second model's coordinates
+    mixed = Representations({"oof": X.astype(np.float32)}, reps.ids, reps.emotion, reps.speaker, reps.gender, {})
+    pooled = robust_probe(mixed, labels=("emotion",), svm_labels=("emotion",), n_boot=20)
+    kept = robust_probe(mixed, labels=("emotion",), svm_labels=("emotion",), n_boot=20, blocks=block)
+    alone = robust_probe(synthetic_reps(n_speakers=12), labels=("emotion",), svm_labels=(), n_boot=20)
+    assert kept["svm"]["oof"]["emotion"]["ua"]["low"] > 0.95  # cross-validated by speaker inside each block
+    assert kept["svm"]["oof"]["emotion"]["selectivity"]["value"] > 0.5
+    rho = lambda r: r["inertia_ratio"]["oof"]["emotion"]["value"]  # noqa: E731
+    assert rho(kept) < 0.5 * rho(pooled)
+    # Without the rotation, blocks change ρ only by standardising each half on its own.
+    same = robust_probe(synthetic_reps(n_speakers=12), labels=("emotion",), svm_labels=(), n_boot=20, blocks=block)
+    assert same["inertia_ratio"]["label"]["emotion"]["value"] == pytest.approx(
+        alone["inertia_ratio"]["label"]["emotion"]["value"], rel=0.1)

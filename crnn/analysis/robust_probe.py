@@ -17,6 +17,14 @@ counts, sums, sums of squares for ρ; confusion counts for UA) are summed
 with resampling weights, so 200 resamples cost a few matrix products and no
 refitting. The SVM's predictions are made once (out-of-fold under
 speaker-grouped CV, or on a held-out speaker split) and resampled by speaker.
+
+Out-of-fold representations come from several models (one per CV fold),
+each with its own coordinates: a probe trained on one model's vectors and
+tested on another's, or a class mean pooled over them, measures the
+models' disagreement, not what they encode. ``blocks`` (the model of each
+utterance) keeps every fit and every inertia inside one block: vectors are
+standardised per block, ρ = Σ ω_i / Σ ω_o over the blocks, and the SVMs
+are cross-validated by speaker within each block, their predictions pooled.
 """
 
 from __future__ import annotations
@@ -89,8 +97,17 @@ class SpeakerBootstrap:
         value = _mean_recall(per.sum(0)[None])[0]
         return float(value), _mean_recall(np.einsum("bs,sjk->bjk", self.weights, per))
 
-    def rho(self, Z: np.ndarray, y: np.ndarray, chunk: int = 50) -> tuple[float, np.ndarray]:
-        """(ρ, (n_boot,) resampled ρ) of paper 001 Eqs. 15-17 for vectors Z (n, D) and labels y (n,)."""
+    def rho(self, Z: np.ndarray, y: np.ndarray, chunk: int = 50, blocks: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """(ρ, (n_boot,) resampled ρ) of paper 001 Eqs. 15-17 for vectors Z (n, D) and labels y (n,).
+
+        With ``blocks`` (n,), each speaker's block: ρ = Σ ω_i / Σ ω_o, each ω
+        computed within one block (a speaker lies in one block, so the
+        per-speaker sums stay block-pure and the resampling stays paired).
+        """
+        if blocks is None:
+            blocks = np.zeros(len(y), int)
+        speaker_block = np.zeros(len(self.speakers), dtype=np.asarray(blocks).dtype)
+        speaker_block[self.index] = blocks
         classes, yi = np.unique(y, return_inverse=True)
         K, S = len(classes), len(self.speakers)
         cell = self.index * K + yi  # (speaker, class) cell of each utterance
@@ -99,10 +116,17 @@ class SpeakerBootstrap:
         np.add.at(sums, cell, Z)
         sums = sums.reshape(S, K, -1)
         squares = np.bincount(cell, weights=np.sum(Z.astype(np.float64) ** 2, axis=1), minlength=S * K).reshape(S, K)
-        value = _rho(counts.sum(0)[None], sums.sum(0)[None], squares.sum(0)[None])[0]
-        samples = [_rho(w @ counts, np.einsum("bs,skd->bkd", w, sums), w @ squares)
-                   for w in np.array_split(self.weights, max(1, len(self.weights) // chunk))]
-        return float(value), np.concatenate(samples)
+        value, samples = np.zeros(2), np.zeros((2, len(self.weights)))
+        for b in np.unique(speaker_block):
+            cols = speaker_block == b
+            c, m, q = counts[cols], sums[cols], squares[cols]
+            value += _omegas(c.sum(0)[None], m.sum(0)[None], q.sum(0)[None])[:, 0]
+            samples += np.concatenate([_omegas(w @ c, np.einsum("bs,skd->bkd", w, m), w @ q)
+                                       for w in np.array_split(self.weights[:, cols], max(1, len(self.weights) // chunk))],
+                                      axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(samples[1] > 0, samples[0] / samples[1], np.nan)
+            return float(value[0] / value[1]) if value[1] > 0 else float("nan"), ratio
 
 
 def _mean_recall(per: np.ndarray) -> np.ndarray:
@@ -114,6 +138,13 @@ def _mean_recall(per: np.ndarray) -> np.ndarray:
 
 def _rho(n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
     """(B,) ρ = ω_i / ω_o from class counts n (B, K), sums s (B, K, D), sums of squares q (B, K)."""
+    omega_i, omega_o = _omegas(n, s, q)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(omega_o > 0, omega_i / omega_o, np.nan)
+
+
+def _omegas(n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(2, B): ω_i (mean within-class inertia) and ω_o (mean squared distance between class means), as :func:`_rho`."""
     present = n > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = s / np.where(present, n, 1)[..., None]  # (B, K, D)
@@ -124,7 +155,7 @@ def _rho(n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
         both = present[:, :, None] & present[:, None, :] & ~np.eye(n.shape[1], dtype=bool)[None]
         k = both.sum(axis=(1, 2))
         omega_o = np.where(both, np.maximum(pair, 0.0), 0.0).sum(axis=(1, 2)) / np.where(k > 0, k, 1)
-        return np.where((k > 0) & (omega_o > 0), omega_i / omega_o, np.nan)
+        return np.stack([omega_i, np.where(k > 0, omega_o, np.nan)])
 
 
 def control_labels(y: np.ndarray, speakers: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -201,11 +232,26 @@ def within_speaker_predictions(X: np.ndarray, y: np.ndarray, speakers: np.ndarra
     return (pred, scored) if scored.any() else None
 
 
+def _per_block(predict, blocks: np.ndarray, y: np.ndarray, *arrays: np.ndarray):
+    """``predict(*arrays restricted to one block)`` run per block and spread back; None if no block gave any."""
+    pred, scored = np.array(y, copy=True), np.zeros(len(y), bool)
+    for b in np.unique(blocks):
+        rows = np.flatnonzero(blocks == b)
+        out = predict(*(a[rows] for a in arrays))
+        if out is None:
+            continue
+        part, ok = out if isinstance(out, tuple) else (out, np.ones(len(rows), bool))
+        pred[rows], scored[rows] = part, ok
+    return (pred, scored) if scored.any() else None
+
+
 def _selectivity(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, folds: int,
-                 seed: int) -> dict:
+                 seed: int, blocks: np.ndarray | None = None) -> dict:
     """Task and control-task UA within speakers, and selectivity = task − control, each with an interval."""
     y_ctrl = control_labels(y, speakers, seed)
-    task, ctrl = (within_speaker_predictions(X, t, speakers, folds=folds, seed=seed) for t in (y, y_ctrl))
+    blocks = np.zeros(len(y), int) if blocks is None else blocks
+    task, ctrl = (_per_block(lambda Xb, tb, sb: within_speaker_predictions(Xb, tb, sb, folds=folds, seed=seed),
+                             blocks, t, X, t, speakers) for t in (y, y_ctrl))
     if task is None or ctrl is None:
         return {}
     scored = task[1] & ctrl[1]
@@ -217,18 +263,27 @@ def _selectivity(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
 
 
 def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, rows,
-                 scheme: str, seed: int) -> dict | None:
+                 scheme: str, seed: int, blocks: np.ndarray | None = None) -> dict | None:
     """UA on unseen speakers, and the control task with selectivity, of one module × label.
 
     "ua": speaker-grouped CV (``scheme`` "cv", ``rows`` the utterances used)
     or train → test masks (``scheme`` "split", ``rows`` = (train, test)).
     The control task is scored within speakers (:func:`within_speaker_predictions`:
     5 folds under "cv"; one 75/25 split of the test speakers' utterances under "split").
+    ``blocks`` (scheme "cv"): cross-validate within each block (module docstring).
     """
     if scheme == "cv":
         keep = np.zeros(len(y), bool)
         keep[rows] = True
-        task = _fill(y, rows, grouped_predictions(X[rows], y[rows], speakers[rows], seed=seed))
+        if blocks is None:
+            task = _fill(y, rows, grouped_predictions(X[rows], y[rows], speakers[rows], seed=seed))
+        else:
+            found = _per_block(lambda Xb, yb, sb: grouped_predictions(Xb, yb, sb, seed=seed), blocks[rows], y[rows],
+                               X[rows], y[rows], speakers[rows])
+            task = None if found is None else _fill(y, rows[found[1]], found[0][found[1]])
+            if task is not None:
+                keep[:] = False
+                keep[rows[found[1]]] = True
     else:
         train, keep = rows
         task = split_predictions(X, y, train, keep, seed)
@@ -236,7 +291,8 @@ def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
         return None
     sub = boot.restrict(speakers[keep])  # resample the speakers that were scored
     ua, ua_s = sub.ua(y[keep], task[keep])
-    control = _selectivity(boot, X[keep], y[keep], speakers[keep], 5 if scheme == "cv" else 1, seed)
+    control = _selectivity(boot, X[keep], y[keep], speakers[keep], 5 if scheme == "cv" else 1, seed,
+                           None if blocks is None else blocks[keep])
     return {"ua": interval(ua, ua_s), **control, "_samples": ua_s}
 
 
@@ -250,6 +306,7 @@ def robust_probe(
     n_boot: int = N_BOOT,
     seed: int = 0,
     samples: bool = False,
+    blocks: Sequence | None = None,
 ) -> dict:
     """ρ and SVM UA of every module × label with speaker-bootstrap intervals, the control task and selectivity.
 
@@ -260,13 +317,16 @@ def robust_probe(
     "svm": {module: {label: {"ua", "ua_within_speaker", "control_task_ua", "selectivity"}}},
     "n_boot", "scheme", "speakers"}; ``samples=True`` keeps the (n_boot,)
     resampled values under "samples" ({"rho"|"ua": {module: {label: array}}})
-    for paired comparisons between modules.
+    for paired comparisons between modules. ``blocks`` (n,): the model that
+    produced each utterance's vectors, for out-of-fold representations
+    (scheme "cv"; module docstring).
     """
     boot = SpeakerBootstrap(reps.speaker, n_boot, seed)
+    blocks = None if blocks is None else np.asarray(blocks)
     out: dict = {"inertia_ratio": {}, "svm": {}, "n_boot": n_boot, "scheme": scheme, "speakers": len(boot.speakers)}
     kept: dict = {"rho": {}, "ua": {}}
     for module, X in reps.modules.items():
-        Z = StandardScaler().fit_transform(X)
+        Z = _standardise(X, blocks)
         out["inertia_ratio"][module], out["svm"][module] = {}, {}
         kept["rho"][module], kept["ua"][module] = {}, {}
         for label in labels:
@@ -274,19 +334,31 @@ def robust_probe(
             known = y != UNKNOWN
             if len(np.unique(y[known])) < 2:
                 continue
-            value, s = boot.restrict(reps.speaker[known]).rho(Z[known], y[known])
+            value, s = boot.restrict(reps.speaker[known]).rho(Z[known], y[known],
+                                                              blocks=None if blocks is None else blocks[known])
             out["inertia_ratio"][module][label] = interval(value, s, centre=True)
             kept["rho"][module][label] = s
             if label not in svm_labels:
                 continue
             rows = np.flatnonzero(known) if scheme == "cv" else (split[0] & known, split[1] & known)
-            res = _probe_label(boot, X, y, reps.speaker, rows, scheme, seed)
+            res = _probe_label(boot, X, y, reps.speaker, rows, scheme, seed, blocks)
             if res is not None:
                 kept["ua"][module][label] = res.pop("_samples")
                 out["svm"][module][label] = res
     if samples:
         out["samples"] = kept
     return out
+
+
+def _standardise(X: np.ndarray, blocks: np.ndarray | None) -> np.ndarray:
+    """Each column to zero mean and unit variance, within each block when given."""
+    if blocks is None:
+        return StandardScaler().fit_transform(X)
+    Z = np.empty(X.shape, dtype=np.float64)
+    for b in np.unique(blocks):
+        rows = blocks == b
+        Z[rows] = StandardScaler().fit_transform(X[rows])
+    return Z
 
 
 def split_intervals(reps: Representations, *, n_boot: int = N_BOOT, seed: int = 0, **kwargs) -> dict:

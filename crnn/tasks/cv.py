@@ -119,6 +119,10 @@ def cv_rows(root: str | os.PathLike | None = None, baselines: dict | None = None
     return rows
 
 
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
 def cv_table(rows: list[dict]) -> str:
     """Markdown: mean ± sd UA over the five folds, and the paired test against the best SVM."""
     lines = ["| Run | CV UA clean | CV UA noisy | Δ vs best SVM, clean (p) | Δ vs best SVM, noisy (p) |",
@@ -126,6 +130,6 @@ def cv_table(rows: list[dict]) -> str:
     for r in rows:
         cells = [f"{100 * r[c]['mean']:.1f} ± {100 * r[c]['sd']:.1f}" for c in ("clean", "noisy")]
         vs = r.get("vs_best_svm")
-        tests = [f"{100 * vs[c]['mean_difference']:+.1f} (p={vs[c]['p']:.3f})" if vs else "–" for c in ("clean", "noisy")]
+        tests = [f"{100 * vs[c]['mean_difference']:+.1f} ({_p(vs[c]['p'])})" if vs else "–" for c in ("clean", "noisy")]
         lines.append(f"| {r['name']} | {cells[0]} | {cells[1]} | {tests[0]} | {tests[1]} |")
     return "\n".join(lines)

@@ -87,7 +87,9 @@ def out_of_fold_representations(folds: Sequence[tuple[torch.nn.Module, dict]], c
     """Each utterance of ``corpus`` through the fold model (model, card) whose test split holds its speaker.
 
     Utterances whose speaker is in no fold's test split are left out (counted
-    in ``meta["left_out"]``). CrnnError if two folds test the same speaker or
+    in ``meta["left_out"]``); ``meta["blocks"]`` gives each row's fold model,
+    for probes that must not mix the models' coordinates
+    (:func:`crnn.analysis.robust_probe.robust_probe`). CrnnError if two folds test the same speaker or
     no utterance is covered.
     """
     seen: set[str] = set()
@@ -103,7 +105,8 @@ def out_of_fold_representations(folds: Sequence[tuple[torch.nn.Module, dict]], c
     if not parts:
         raise CrnnError("no utterance of this corpus is in a fold's test speakers")
     meta = {"scope": "out of fold", "corpus": corpus.name, "model": folds[0][1].get("model"), "folds": len(folds),
-            "left_out": len(corpus.utterances) - sum(len(p) for p in parts)}
+            "left_out": len(corpus.utterances) - sum(len(p) for p in parts),
+            "blocks": [k for k, p in enumerate(parts) for _ in range(len(p))]}  # the fold model of each row
     return _join(parts, meta)
 
 

@@ -38,11 +38,18 @@ def probe_measurement(model_ref: str | os.PathLike, corpus: Corpus, *, cache_dir
     """{"scope", "n_utterances", "speakers", "trained": robust probe, "control": robust probe of random weights}.
 
     Both probes keep their bootstrap samples ("samples") so the claims can
-    pair modules; the same speakers and resampling weights serve both.
+    pair modules; the same speakers and resampling weights serve both. Out
+    of fold, every probe and inertia stays inside one fold model's space
+    (``blocks``): five models' coordinates are not one space.
     """
     reps, ctrl = scoped_representations(model_ref, corpus, cache_dir=cache_dir, progress=progress)
-    trained = robust_probe(reps, scheme="cv", n_boot=n_boot, samples=True)
-    control = robust_probe(ctrl, scheme="cv", n_boot=n_boot, samples=True)
+    blocks = reps.meta.get("blocks")  # out of fold: probe inside each fold model's space, never across them
+    ctrl_blocks = None
+    if blocks is not None:
+        block_of = dict(zip(reps.ids, blocks))
+        ctrl_blocks = [block_of[i] for i in ctrl.ids]  # the same speaker groups for the random-weights copy
+    trained = robust_probe(reps, scheme="cv", n_boot=n_boot, samples=True, blocks=blocks)
+    control = robust_probe(ctrl, scheme="cv", n_boot=n_boot, samples=True, blocks=ctrl_blocks)
     return {"scope": reps.meta["scope"], "n_utterances": len(reps), "speakers": trained["speakers"],
             "model": reps.meta.get("model"), "modules": list(reps.modules), "trained": trained, "control": control}
 

@@ -120,10 +120,11 @@ class SpeakerBootstrap:
         for b in np.unique(speaker_block):
             cols = speaker_block == b
             c, m, q = counts[cols], sums[cols], squares[cols]
-            value += _omegas(c.sum(0)[None], m.sum(0)[None], q.sum(0)[None])[:, 0]
-            samples += np.concatenate([_omegas(w @ c, np.einsum("bs,skd->bkd", w, m), w @ q)
-                                       for w in np.array_split(self.weights[:, cols], max(1, len(self.weights) // chunk))],
-                                      axis=1)
+            whole = _omegas(c.sum(0)[None], m.sum(0)[None], q.sum(0)[None])[:, 0]
+            value += np.where(np.isfinite(whole).all(), whole, 0.0)
+            part = np.concatenate([_omegas(w @ c, np.einsum("bs,skd->bkd", w, m), w @ q)
+                                   for w in np.array_split(self.weights[:, cols], max(1, len(self.weights) // chunk))], axis=1)
+            samples += np.where(np.isfinite(part).all(axis=0), part, 0.0)  # a block left with < 2 classes adds nothing
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(samples[1] > 0, samples[0] / samples[1], np.nan)
             return float(value[0] / value[1]) if value[1] > 0 else float("nan"), ratio
@@ -149,8 +150,9 @@ def _omegas(n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = s / np.where(present, n, 1)[..., None]  # (B, K, D)
         sq = np.sum(mu**2, axis=-1)  # (B, K)
-        within = np.where(present, q / np.where(present, n, 1) - sq, np.nan)
-        omega_i = np.nanmean(within, axis=1)
+        within = np.where(present, q / np.where(present, n, 1) - sq, 0.0)
+        count = present.sum(axis=1)
+        omega_i = np.where(count > 0, within.sum(axis=1) / np.where(count > 0, count, 1), np.nan)
         pair = sq[:, :, None] + sq[:, None, :] - 2.0 * np.einsum("bkd,bjd->bkj", mu, mu)
         both = present[:, :, None] & present[:, None, :] & ~np.eye(n.shape[1], dtype=bool)[None]
         k = both.sum(axis=(1, 2))

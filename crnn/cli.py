@@ -94,8 +94,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from crnn.analysis.evaluate import evaluate
+    from crnn.analysis.evaluate import calibrate_checkpoint, evaluate
 
+    if args.calibrate:
+        result = calibrate_checkpoint(args.model, args.corpus)
+        _print(result, args.json, lambda r: f"temperature {r['temperature']:.3f}; test ECE {r['ece_test_before']:.3f} "
+               f"→ {r['ece_test_after']:.3f}; written to the card")
+        return 0
     result = evaluate(args.model, args.corpus, split=args.split, noisy=args.noisy)
     _print(result, args.json, lambda r: f"UA {r['ua']:.3f}  WA {r['wa']:.3f}  on {r['n']} utterances")
     return 0
@@ -271,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
     p.add_argument("--noisy", action="store_true")
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit the temperature on the card's validation speakers and store it in the card (older checkpoints)")
 
     p = add("predict", cmd_predict, "predict the emotion of audio files")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

@@ -92,3 +92,35 @@ def test_predict_files_reports_bad_files_and_goes_on(checkpoint, tmp_path):
     assert "\n" not in results[0]["error"]
     assert "no speech found" in results[2]["error"]
     assert results[3]["label"] in LABELS and results[3]["speech"] and results[3]["voiced_fraction"] > 0.5
+
+
+def test_calibrating_an_older_checkpoint_writes_the_card_and_keeps_the_weights(tmp_path, monkeypatch, capsys):
+    """`crnn evaluate --calibrate`: a temperature from the card's validation speakers, stored in the card."""
+    import json
+    from pathlib import Path
+
+    from tiny_model import ravdess_subset
+
+    from crnn.cli import main
+    from crnn.core.checkpoint import load_checkpoint
+
+    ravdess = Path(__file__).resolve().parents[2] / "shared" / "data" / "ravdess"
+    if not ravdess.is_dir():
+        pytest.skip("needs ../shared/data/ravdess")
+    register_tiny(monkeypatch)
+    torch.manual_seed(0)
+    model = TinyModel(len(LABELS))
+    card = {"model": "tiny", "model_kwargs": model.config, "labels": LABELS, "corpus": {"name": "ravdess"},
+            "split": {"train": ["01"], "validation": ["02"], "test": ["03"]}}
+    folder = save_checkpoint(model, card, tmp_path / "old")
+    before = json.loads((folder / "card.json").read_text())
+    corpus = ravdess_subset(ravdess, tmp_path / "ravdess", actors=("01", "02", "03"))
+    monkeypatch.setenv("CRNN_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["evaluate", "--model", str(folder), "--corpus", str(corpus), "--calibrate", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    after = json.loads((folder / "card.json").read_text())
+    assert after["calibration"] == record and record["temperature"] > 0 and len(record["reliability_test"]) > 0
+    assert after["weights_sha256"] == before["weights_sha256"] and load_checkpoint(folder)[1]["calibration"] == record
+    other = _folder_corpus(tmp_path / "other", ["Angry", "sad"])  # not the corpus it was trained on: refused
+    assert main(["evaluate", "--model", str(folder), "--corpus", str(other), "--calibrate"]) == 2
+    assert "validation speakers" in capsys.readouterr().err

@@ -70,3 +70,16 @@ def reliability(probabilities: np.ndarray, targets: Sequence[int], n_bins: int =
          "accuracy": float(correct[bins == b].mean()), "n": int((bins == b).sum())}
         for b in range(n_bins) if (bins == b).any()
     ]  # fmt: skip
+
+
+def calibration_record(validation: tuple[np.ndarray, Sequence[int]], test: tuple[np.ndarray, Sequence[int]]) -> dict:
+    """A card's "calibration": the temperature fitted on the validation speakers' (logits, targets), the ECE
+    (15 bins) before and after on validation and test, and the test reliability diagram."""
+    result: dict = {"fitted_on": "validation speakers, clean", "bins": N_BINS}
+    temperature = fit_temperature(*validation)
+    result["temperature"] = round(temperature, 4)
+    for name, (logits, targets) in (("validation", validation), ("test", test)):
+        result[f"ece_{name}_before"] = round(expected_calibration_error(softmax(logits), targets), 4)
+        result[f"ece_{name}_after"] = round(expected_calibration_error(softmax(logits, temperature), targets), 4)
+    result["reliability_test"] = reliability(softmax(test[0], temperature), test[1])
+    return result

@@ -205,3 +205,35 @@ def evaluate(
         corpus=corpus.name, split=used, condition="noisy" if noisy else "clean", model=card.get("model"), unreadable=problems
     )
     return report
+
+
+def calibrate_checkpoint(model_ref: str | os.PathLike, corpus_path: str | os.PathLike | Corpus, *,
+                         cache_dir: str | os.PathLike | None = CACHE_DIR) -> dict:
+    """Fit a checkpoint's temperature on its validation speakers and store it in its card (weights unchanged).
+
+    For checkpoints trained before cards kept a calibration: the same record
+    training writes (:func:`crnn.analysis.calibration.calibration_record`),
+    from the clean validation and test speakers of the card's split. Returns
+    the record; CrnnError when the card has no split with both parts.
+    """
+    from crnn.analysis.calibration import calibration_record
+    from crnn.core.checkpoint import resolve_model, save_checkpoint
+
+    folder = resolve_model(model_ref)
+    model, card = load_checkpoint(folder)
+    corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
+    parts = {}
+    for name in ("validation", "test"):
+        utterances, used = select_utterances(corpus, card, name)
+        if used != name:
+            raise CrnnError("calibrate on the corpus the model was trained on: its card's validation speakers are needed")
+        utterances = [u for u in utterances if u.emotion in card["labels"]]
+        waves, _ = load_waves([u.path for u in utterances], cache_dir=cache_dir)
+        kept = [(u, w) for u, w in zip(utterances, waves) if w is not None]
+        if not kept:
+            raise CrnnError(f"no {name} utterance of the card's split is in this corpus")
+        logits = utterance_logits(model, [w for _, w in kept], "cpu", [u.speaker for u, _ in kept])
+        parts[name] = (logits, [card["labels"].index(u.emotion) for u, _ in kept])
+    card["calibration"] = calibration_record(parts["validation"], parts["test"])
+    save_checkpoint(model, {k: v for k, v in card.items() if k not in ("format", "weights_sha256")}, folder)
+    return card["calibration"]

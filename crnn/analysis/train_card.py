@@ -6,7 +6,7 @@ import json
 import time
 
 import crnn.core.models as models
-from crnn.analysis.calibration import N_BINS, expected_calibration_error, fit_temperature, reliability, softmax
+from crnn.analysis.calibration import calibration_record
 from crnn.analysis.evaluate import noisy_waves, score_waves, utterance_logits
 from crnn.core.checkpoint import code_version, save_checkpoint
 from crnn.core.data import TRIM_TOP_DB
@@ -53,19 +53,12 @@ def _training_record(run, max_minutes, eval_seconds: float) -> dict:
 
 def _calibration(run) -> dict:
     """Temperature fitted on the clean validation speakers; ECE (15 bins) before and after, validation and test."""
-    result: dict = {"fitted_on": "validation speakers, clean", "bins": N_BINS}
     parts = {}
     for name in ("validation", "test"):
         utterances = run.data.parts[name]
         logits = utterance_logits(run.model, run.data.waves(utterances), run.device, [u.speaker for u in utterances])
         parts[name] = (logits, [run.data.labels.index(u.emotion) for u in utterances])
-    temperature = fit_temperature(*parts["validation"])
-    result["temperature"] = round(temperature, 4)
-    for name, (logits, targets) in parts.items():
-        result[f"ece_{name}_before"] = round(expected_calibration_error(softmax(logits), targets), 4)
-        result[f"ece_{name}_after"] = round(expected_calibration_error(softmax(logits, temperature), targets), 4)
-    result["reliability_test"] = reliability(softmax(parts["test"][0], temperature), parts["test"][1])
-    return result
+    return calibration_record(parts["validation"], parts["test"])
 
 
 def write_card(run, max_minutes) -> dict:

@@ -24,7 +24,9 @@ with appkit.friendly("the paper check"):
     if not measured:
         st.info("Shown: the findings the trained models' test results answer. Measure to add the module probes "
                 "(paper 001) and the LSTM cells (paper 002).")
-    st.dataframe(paper.table(result["rows"]), hide_index=True, key="paper_table")
+    table = paper.table(result["rows"])
+    st.dataframe(table, hide_index=True, key="paper_table")
+    st.download_button("⬇️ Findings (CSV)", appkit.csv_bytes(table), "paper_check.csv", "text/csv", key="paper_csv")
     st.subheader("Where to see the evidence")
     for row in result["rows"]:
         st.page_link(row["page"], label=f"{row['paper']} · {row['claim']}: {row['verdict']}", icon=paper.icon(row["verdict"]))

@@ -33,6 +33,7 @@ def test_paper_check_shows_the_card_findings_with_links(page):
     links = page.get("page_link")
     assert len(links) == len(table)
     assert any("2D CNN-LSTM" in link.proto.label for link in links)
+    assert page.get("download_button"), "the findings can be downloaded"
 
 
 def test_measuring_adds_the_probe_rows(page, monkeypatch):

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from crnn.app.corpus import NOT_AT_HAND, CorpusChoice, corpus_root
-from crnn.app.frame import progress_bar
+from crnn.app.frame import csv_bytes, progress_bar
 from crnn.app.models import LoadedModel
 from crnn.core.cache import Progress
 from crnn.core.errors import CorpusError
@@ -99,7 +99,10 @@ def controls_section(lm: LoadedModel, corpus: CorpusChoice, reps: Any) -> None:
                    "speakers, probes cross-validated by speaker (out of fold: inside each fold model's own space). Pale bars: the same network with random "
                    "weights; what a stage shows beyond them is what training put there.")
     st.plotly_chart(probe_interval_figure(result, control), key="inside_intervals")
-    st.dataframe(interval_table(result, control), hide_index=True, use_container_width=True)
+    table = interval_table(result, control)
+    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.download_button("⬇️ Intervals and controls (CSV)", csv_bytes(table), f"probe_intervals_{lm.name}.csv", "text/csv",
+                       key="inside_intervals_csv")
     if measured is None and st.button("Measure against a random-weights network (minutes the first time)",
                                       key="inside_controls_run"):
         st.session_state.setdefault(MEASURED_KEY, set()).add(pair)

@@ -235,5 +235,5 @@ def calibrate_checkpoint(model_ref: str | os.PathLike, corpus_path: str | os.Pat
         logits = utterance_logits(model, [w for _, w in kept], "cpu", [u.speaker for u, _ in kept])
         parts[name] = (logits, [card["labels"].index(u.emotion) for u, _ in kept])
     card["calibration"] = calibration_record(parts["validation"], parts["test"])
-    save_checkpoint(model, {k: v for k, v in card.items() if k not in ("format", "weights_sha256")}, folder)
+    save_checkpoint(model, card, folder)  # sets the format and the weights' hash itself
     return card["calibration"]

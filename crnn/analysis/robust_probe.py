@@ -137,15 +137,9 @@ def _mean_recall(per: np.ndarray) -> np.ndarray:
     return np.nanmean(np.where(per[:, 0] > 0, recall, np.nan), axis=1)
 
 
-def _rho(n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """(B,) ρ = ω_i / ω_o from class counts n (B, K), sums s (B, K, D), sums of squares q (B, K)."""
-    omega_i, omega_o = _omegas(n, s, q)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(omega_o > 0, omega_i / omega_o, np.nan)
-
-
 def _omegas(n: np.ndarray, s: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """(2, B): ω_i (mean within-class inertia) and ω_o (mean squared distance between class means), as :func:`_rho`."""
+    """(2, B): ω_i (mean within-class inertia) and ω_o (mean squared distance between class means) of paper 001
+    Eqs. 15-16, from class counts n (B, K), sums s (B, K, D) and sums of squares q (B, K)."""
     present = n > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         mu = s / np.where(present, n, 1)[..., None]  # (B, K, D)
@@ -248,10 +242,9 @@ def _per_block(predict, blocks: np.ndarray, y: np.ndarray, *arrays: np.ndarray):
 
 
 def _selectivity(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, folds: int,
-                 seed: int, blocks: np.ndarray | None = None) -> dict:
+                 seed: int, blocks: np.ndarray) -> dict:
     """Task and control-task UA within speakers, and selectivity = task − control, each with an interval."""
     y_ctrl = control_labels(y, speakers, seed)
-    blocks = np.zeros(len(y), int) if blocks is None else blocks
     task, ctrl = (_per_block(lambda Xb, tb, sb: within_speaker_predictions(Xb, tb, sb, folds=folds, seed=seed),
                              blocks, t, X, t, speakers) for t in (y, y_ctrl))
     if task is None or ctrl is None:
@@ -265,27 +258,21 @@ def _selectivity(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
 
 
 def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, rows,
-                 scheme: str, seed: int, blocks: np.ndarray | None = None) -> dict | None:
+                 scheme: str, seed: int, blocks: np.ndarray) -> dict | None:
     """UA on unseen speakers, and the control task with selectivity, of one module × label.
 
     "ua": speaker-grouped CV (``scheme`` "cv", ``rows`` the utterances used)
     or train → test masks (``scheme`` "split", ``rows`` = (train, test)).
     The control task is scored within speakers (:func:`within_speaker_predictions`:
     5 folds under "cv"; one 75/25 split of the test speakers' utterances under "split").
-    ``blocks`` (scheme "cv"): cross-validate within each block (module docstring).
+    ``blocks`` (n,): under "cv", cross-validate within each block (module docstring).
     """
     if scheme == "cv":
+        found = _per_block(lambda Xb, yb, sb: grouped_predictions(Xb, yb, sb, seed=seed), blocks[rows], y[rows],
+                           X[rows], y[rows], speakers[rows])
+        task = None if found is None else _fill(y, rows[found[1]], found[0][found[1]])
         keep = np.zeros(len(y), bool)
-        keep[rows] = True
-        if blocks is None:
-            task = _fill(y, rows, grouped_predictions(X[rows], y[rows], speakers[rows], seed=seed))
-        else:
-            found = _per_block(lambda Xb, yb, sb: grouped_predictions(Xb, yb, sb, seed=seed), blocks[rows], y[rows],
-                               X[rows], y[rows], speakers[rows])
-            task = None if found is None else _fill(y, rows[found[1]], found[0][found[1]])
-            if task is not None:
-                keep[:] = False
-                keep[rows[found[1]]] = True
+        keep[rows[found[1]] if found is not None else rows] = True
     else:
         train, keep = rows
         task = split_predictions(X, y, train, keep, seed)
@@ -293,8 +280,7 @@ def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
         return None
     sub = boot.restrict(speakers[keep])  # resample the speakers that were scored
     ua, ua_s = sub.ua(y[keep], task[keep])
-    control = _selectivity(boot, X[keep], y[keep], speakers[keep], 5 if scheme == "cv" else 1, seed,
-                           None if blocks is None else blocks[keep])
+    control = _selectivity(boot, X[keep], y[keep], speakers[keep], 5 if scheme == "cv" else 1, seed, blocks[keep])
     return {"ua": interval(ua, ua_s), **control, "_samples": ua_s}
 
 
@@ -324,7 +310,7 @@ def robust_probe(
     (scheme "cv"; module docstring).
     """
     boot = SpeakerBootstrap(reps.speaker, n_boot, seed)
-    blocks = None if blocks is None else np.asarray(blocks)
+    blocks = np.zeros(len(reps), int) if blocks is None else np.asarray(blocks)  # one block: one model's space
     out: dict = {"inertia_ratio": {}, "svm": {}, "n_boot": n_boot, "scheme": scheme, "speakers": len(boot.speakers)}
     kept: dict = {"rho": {}, "ua": {}}
     for module, X in reps.modules.items():
@@ -336,8 +322,7 @@ def robust_probe(
             known = y != UNKNOWN
             if len(np.unique(y[known])) < 2:
                 continue
-            value, s = boot.restrict(reps.speaker[known]).rho(Z[known], y[known],
-                                                              blocks=None if blocks is None else blocks[known])
+            value, s = boot.restrict(reps.speaker[known]).rho(Z[known], y[known], blocks=blocks[known])
             out["inertia_ratio"][module][label] = interval(value, s, centre=True)
             kept["rho"][module][label] = s
             if label not in svm_labels:
@@ -352,10 +337,8 @@ def robust_probe(
     return out
 
 
-def _standardise(X: np.ndarray, blocks: np.ndarray | None) -> np.ndarray:
-    """Each column to zero mean and unit variance, within each block when given."""
-    if blocks is None:
-        return StandardScaler().fit_transform(X)
+def _standardise(X: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Each column to zero mean and unit variance within each block."""
     Z = np.empty(X.shape, dtype=np.float64)
     for b in np.unique(blocks):
         rows = blocks == b

@@ -20,7 +20,8 @@ each other's clips or results).
 - :mod:`~crnn.app.training`: training from the app.
 - :mod:`~crnn.app.sidebar`: the shared sidebar.
 - :mod:`~crnn.app.frame`: page introduction, one-line errors, progress bars, downloads.
-- :mod:`~crnn.app.lab`, :mod:`~crnn.app.controls`, :mod:`~crnn.app.science`: the causal lab, page 2's intervals and controls, the paper check.
+- :mod:`~crnn.app.lab`: the causal lab; :mod:`~crnn.app.controls`: page 2's intervals and controls;
+  :mod:`~crnn.app.science`: the paper check.
 """
 
 from crnn.app.backend import (

@@ -96,8 +96,9 @@ def controls_section(lm: LoadedModel, corpus: CorpusChoice, reps: Any) -> None:
     else:
         result, control = measured["trained"], measured["control"]
         st.caption(f"Scope: **{measured['scope']}**, {measured['n_utterances']} recordings of {measured['speakers']} "
-                   "speakers, probes cross-validated by speaker (out of fold: inside each fold model's own space). Pale bars: the same network with random "
-                   "weights; what a stage shows beyond them is what training put there.")
+                   "speakers, probes cross-validated by speaker (out of fold: inside each fold model's own space). "
+                   "Pale bars: the same network with random weights; what a stage shows beyond them is what training "
+                   "put there.")
     st.plotly_chart(probe_interval_figure(result, control), key="inside_intervals")
     table = interval_table(result, control)
     st.dataframe(table, hide_index=True, use_container_width=True)

@@ -1,4 +1,5 @@
-"""The papers' testable findings and the verdict logic of ``crnn science`` (pure: no models, no files).
+"""The papers' testable findings and the verdict logic of ``crnn science`` (pure: no models; the papers' own
+figures are read from ``paper_claims.json`` beside this module).
 
 Every claim in :data:`CLAIMS` quotes its figure from the paper and says
 where it is (``source``); :mod:`crnn.tasks.science` measures each one and
@@ -9,56 +10,16 @@ decision). Nothing measured is typed in here; only the papers' own figures.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
 
-# Paper 001 Table 5 (FST-CLDNN, log-Mels) and Fig. 2 (T-CLDNN, log-Mels: CNN, BLSTM, MLP columns).
-CLAIMS: list[dict] = [
-    {"id": "001-svm-rises", "paper": "001", "evidence": "inside",
-     "claim": "The linear-SVM probe's UA rises from the raw features to the CNN to the BLSTM",
-     "paper_figure": "FST-CLDNN (log-Mels): raw 27.92 → CNN 54.17 → BLSTM 89.17 → MLP 94.58 % UA",
-     "source": "paper 001, Sec. 7.4, Table 5"},
-    {"id": "001-emotion-rho-falls", "paper": "001", "evidence": "inside",
-     "claim": "The emotion inertia ratio ρ falls with depth (CNN → BLSTM → MLP)",
-     "paper_figure": "T-CLDNN (log-Mels): ρ 2.506 → 1.148 → 0.263", "source": "paper 001, Fig. 2 (a)-(c)"},
-    {"id": "001-speaker-rho-rises", "paper": "001", "evidence": "inside",
-     "claim": "The speaker ρ rises with depth, most at the MLP",
-     "paper_figure": "T-CLDNN (log-Mels): ρ 1.298 → 2.800 → 7.762", "source": "paper 001, Fig. 2 (d)-(f)"},
-    {"id": "001-gender-rho-rises", "paper": "001", "evidence": "inside",
-     "claim": "The gender ρ rises with depth, most at the MLP",
-     "paper_figure": "T-CLDNN (log-Mels): ρ 2.988 → 5.292 → 17.292", "source": "paper 001, Fig. 2 (g)-(i)"},
-    {"id": "001-fst-most-robust", "paper": "001", "evidence": "zoo",
-     "claim": "Under noise the FST-Conv is the most robust convolution and the S-Conv the least",
-     "paper_figure": "noisy UA: FST 86.21, ST 84.26, T 84.23, S 82.73 %",
-     "source": "paper 001, Sec. 7.3 and Table 4 (log-Mels)"},
-    {"id": "001-sconv-beats-dct", "paper": "001", "evidence": "zoo",
-     "claim": "Learned spectral filters beat the fixed DCT: S-CLDNN (log-Mels) beats LDNN (MFCCs)",
-     "paper_figure": "noisy 82.73 vs 75.51 %, clean 91.67 vs 88.33 % UA", "source": "paper 001, Sec. 7.3 and Table 4"},
-    {"id": "001-cldnn-beats-ldnn-noisy", "paper": "001", "evidence": "zoo",
-     "claim": "Every CLDNN beats the LDNN on the same features under noise",
-     "paper_figure": "noisy UA: CLDNNs 82.73-86.21 vs LDNN (log-Mels) 78.87; 83.44-84.45 vs LDNN (MFCCs) 75.51 %",
-     "source": "paper 001, Sec. 7.3 and Table 4"},
-    {"id": "002-cells-rms-range", "paper": "002", "evidence": "cells",
-     "claim": "An LSTM cell tracks the range of RMS energy", "paper_figure": "ρ = 0.81",
-     "source": "paper 002, Sec. 4, Fig. 2 caption"},
-    {"id": "002-cells-loudness", "paper": "002", "evidence": "cells",
-     "claim": "An LSTM cell tracks loudness", "paper_figure": "ρ = 0.73", "source": "paper 002, Sec. 4, Fig. 2 caption"},
-    {"id": "002-cells-f0", "paper": "002", "evidence": "cells",
-     "claim": "An LSTM cell tracks the mean of the fundamental frequency", "paper_figure": "ρ = 0.72",
-     "source": "paper 002, Sec. 4, Fig. 2 caption"},
-    {"id": "000-crnn-beats-conv", "paper": "000", "evidence": "zoo",
-     "claim": "A convolutional-recurrent layer (CLSTM) beats a standard convolutional layer with the same number of "
-              "output features",
-     "paper_figure": "5 labels: CLSTM 39.41, standard convolution 38.22, baseline 36.89 % UA",
-     "source": "paper 000, Sec. IV, Table I"},
-    {"id": "004-2d-beats-1d", "paper": "004", "evidence": "zoo",
-     "claim": "The 2D CNN-LSTM on log-Mels beats the 1D CNN-LSTM on raw audio",
-     "paper_figure": "speaker-independent average accuracy: EmoDB 95.89 vs 86.73 %; IEMOCAP 85.58 vs 79.72 %",
-     "source": "paper 004, Sec. 4.3, Table 7(a) (rows b, speaker-independent)"},
-]
+# The papers' figures, each with its source (e.g. paper 001 Table 5, Fig. 2), are data: paper_claims.json.
+CLAIMS: list[dict] = json.loads((Path(__file__).with_name("paper_claims.json")).read_text(encoding="utf-8"))
 
 CELL_FEATURES = {"002-cells-rms-range": "rms_range", "002-cells-loudness": "loudness", "002-cells-f0": "f0_hz"}
 CELL_THRESHOLD = 0.5  # |mean r| a cell must exceed for "tracks" (paper 002 reports 0.72-0.81)

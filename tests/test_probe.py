@@ -116,6 +116,24 @@ def test_probe_scores_follow_the_information():
     assert out["svm_split"] == {"train": 72, "test": 24}
 
 
+def test_scores_and_intervals_share_one_fit_per_probe(monkeypatch):
+    from crnn.analysis.robust_probe import split_intervals
+
+    reps = synthetic_reps()
+    alone_scores, alone_intervals = probe.probe_scores(reps), split_intervals(reps)
+    fits = []
+    real_fit = LinearProbe.fit
+    monkeypatch.setattr(LinearProbe, "fit", lambda self, X, y: fits.append(len(y)) or real_fit(self, X, y))
+    fitted = probe.split_svm_predictions(reps)
+    assert set(fitted) == {(m, lab) for m in ("input", "mlp") for lab in ("emotion", "gender")}
+    n_shared = len(fits)
+    shared_scores = probe.probe_scores(reps, predictions=fitted)
+    shared_intervals = split_intervals(reps, predictions=fitted)
+    assert shared_scores == alone_scores and shared_intervals == alone_intervals
+    # the 4 split probes were fitted once; the rest are the control task's within-speaker fits
+    assert n_shared == 4 and all(n != 72 for n in fits[n_shared:])
+
+
 def write_corpus(root, seconds=(0.6, 0.62, 0.9, 1.1)):
     """A RAVDESS-layout folder of synthetic tones: pitch differs by emotion, so there is something to probe."""
     rng = np.random.default_rng(0)

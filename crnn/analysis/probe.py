@@ -132,10 +132,30 @@ def _speaker_independent_masks(reps: Representations, seed: int) -> tuple[np.nda
     return train, ~train
 
 
-def _svm_ua(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int) -> float | None:
-    if len(np.unique(y[train])) < 2 or not test.any():
-        return None
-    return LinearProbe(random_state=seed).fit(X[train], y[train]).score(X[test], y[test])
+def split_svm_predictions(
+    reps: Representations, *, svm_labels: Sequence[str] = ("emotion", "gender"), seed: int = 0
+) -> dict[tuple[str, str], np.ndarray]:
+    """{(module, label): (n,) predictions} of one :class:`LinearProbe` per module × label (not "speaker").
+
+    Each probe is fitted on the speaker split's training speakers (the
+    stored split, else a seeded 80/20 split) and predicts the test speakers;
+    every other row keeps its own label. Both :func:`probe_scores` and the
+    intervals of :func:`crnn.analysis.robust_probe.split_intervals` score
+    these, so a caller that wants both fits each probe once.
+    """
+    train, test = _speaker_independent_masks(reps, seed)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for label in (lab for lab in svm_labels if lab != "speaker"):
+        y = reps.labels(label)
+        keep = y != UNKNOWN
+        fit, scored = train & keep, test & keep
+        if len(np.unique(y[fit])) < 2 or not scored.any():
+            continue
+        for module, X in reps.modules.items():
+            pred = np.array(y, copy=True)
+            pred[scored] = LinearProbe(random_state=seed).fit(X[fit], y[fit]).predict(X[scored])
+            out[module, label] = pred
+    return out
 
 
 def probe_scores(
@@ -145,6 +165,7 @@ def probe_scores(
     svm: bool = True,
     svm_labels: Sequence[str] = ("emotion", "gender"),
     seed: int = 0,
+    predictions: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> dict:
     """ρ for every module × label and the linear-SVM probe's UA; JSON-friendly.
 
@@ -156,9 +177,12 @@ def probe_scores(
     be recognised across a speaker split, so the speaker SVM uses a seeded
     stratified 75/25 split of each speaker's utterances instead. The
     speaker SVM (one-vs-rest over every speaker) is the slow one, so it runs
-    only when "speaker" is in ``svm_labels``.
+    only when "speaker" is in ``svm_labels``. ``predictions``: those of
+    :func:`split_svm_predictions` when the caller already has them.
     """
     train, test = _speaker_independent_masks(reps, seed) if svm else (None, None)
+    if svm and predictions is None:
+        predictions = split_svm_predictions(reps, svm_labels=svm_labels, seed=seed)
     rho: dict[str, dict[str, float | None]] = {}
     ua: dict[str, dict[str, float | None]] = {}
     for module, X in reps.modules.items():
@@ -173,7 +197,8 @@ def probe_scores(
             if label == "speaker":
                 ua[module][label] = _within_speaker_ua(X[keep], y[keep], seed)
             else:
-                ua[module][label] = _svm_ua(X, y, train & keep, test & keep, seed)
+                pred, scored = predictions.get((module, label)), test & keep
+                ua[module][label] = None if pred is None else unweighted_accuracy(y[scored], pred[scored])
     result = {
         "modules": list(reps.modules),
         "n_utterances": len(reps),

@@ -258,7 +258,7 @@ def _selectivity(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
 
 
 def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers: np.ndarray, rows,
-                 scheme: str, seed: int, blocks: np.ndarray) -> dict | None:
+                 scheme: str, seed: int, blocks: np.ndarray, fitted: np.ndarray | None = None) -> dict | None:
     """UA on unseen speakers, and the control task with selectivity, of one module × label.
 
     "ua": speaker-grouped CV (``scheme`` "cv", ``rows`` the utterances used)
@@ -266,6 +266,7 @@ def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
     The control task is scored within speakers (:func:`within_speaker_predictions`:
     5 folds under "cv"; one 75/25 split of the test speakers' utterances under "split").
     ``blocks`` (n,): under "cv", cross-validate within each block (module docstring).
+    ``fitted``: under "split", the probe's predictions if already made.
     """
     if scheme == "cv":
         found = _per_block(lambda Xb, yb, sb: grouped_predictions(Xb, yb, sb, seed=seed), blocks[rows], y[rows],
@@ -275,7 +276,7 @@ def _probe_label(boot: SpeakerBootstrap, X: np.ndarray, y: np.ndarray, speakers:
         keep[rows[found[1]] if found is not None else rows] = True
     else:
         train, keep = rows
-        task = split_predictions(X, y, train, keep, seed)
+        task = fitted if fitted is not None else split_predictions(X, y, train, keep, seed)
     if task is None:
         return None
     sub = boot.restrict(speakers[keep])  # resample the speakers that were scored
@@ -295,6 +296,7 @@ def robust_probe(
     seed: int = 0,
     samples: bool = False,
     blocks: Sequence | None = None,
+    predictions: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> dict:
     """ρ and SVM UA of every module × label with speaker-bootstrap intervals, the control task and selectivity.
 
@@ -307,7 +309,9 @@ def robust_probe(
     resampled values under "samples" ({"rho"|"ua": {module: {label: array}}})
     for paired comparisons between modules. ``blocks`` (n,): the model that
     produced each utterance's vectors, for out-of-fold representations
-    (scheme "cv"; module docstring).
+    (scheme "cv"; module docstring). ``predictions`` (scheme "split"): those of
+    :func:`crnn.analysis.probe.split_svm_predictions` for the same split, so
+    no probe is fitted twice.
     """
     boot = SpeakerBootstrap(reps.speaker, n_boot, seed)
     blocks = np.zeros(len(reps), int) if blocks is None else np.asarray(blocks)  # one block: one model's space
@@ -328,7 +332,8 @@ def robust_probe(
             if label not in svm_labels:
                 continue
             rows = np.flatnonzero(known) if scheme == "cv" else (split[0] & known, split[1] & known)
-            res = _probe_label(boot, X, y, reps.speaker, rows, scheme, seed, blocks)
+            fitted = (predictions or {}).get((module, label)) if scheme == "split" else None
+            res = _probe_label(boot, X, y, reps.speaker, rows, scheme, seed, blocks, fitted)
             if res is not None:
                 kept["ua"][module][label] = res.pop("_samples")
                 out["svm"][module][label] = res

@@ -77,10 +77,18 @@ def bundle_representations(checkpoint: os.PathLike) -> Any | None:
     return load_bundle(path) if path.is_file() else None
 
 
-def probe_scores(reps: Any) -> dict:
+def svm_predictions(reps: Any) -> dict:
+    """The emotion and gender probes' test-speaker predictions, shared by the scores and their intervals."""
+    from crnn.analysis.probe import split_svm_predictions
+
+    return split_svm_predictions(reps)
+
+
+def probe_scores(reps: Any, predictions: dict | None = None) -> dict:
     from crnn.analysis.probe import probe_scores as run
 
-    return run(reps, svm_labels=("emotion", "speaker", "gender"))  # the speaker SVM adds about a second
+    # the speaker SVM adds about a second
+    return run(reps, svm_labels=("emotion", "speaker", "gender"), predictions=predictions)
 
 
 def probe_figure(reps: Any, scores: dict, method: str, points: dict | None = None) -> Any:

@@ -63,9 +63,15 @@ def bundle_representations(_lm: LoadedModel, key: str) -> Any:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+def svm_predictions(_reps: Any, key: str, corpus: str) -> dict:
+    """The emotion and gender probes' predictions: fitted once for the scores and for their intervals."""
+    return backend.svm_predictions(_reps)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
 def probe_scores(_reps: Any, key: str, corpus: str) -> dict:
     """ρ and linear-SVM UA per module and property."""
-    return backend.probe_scores(_reps)
+    return backend.probe_scores(_reps, svm_predictions(_reps, key, corpus))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from crnn.app import cached
 from crnn.app.corpus import NOT_AT_HAND, CorpusChoice, corpus_root
 from crnn.app.frame import csv_bytes, progress_bar
 from crnn.app.models import LoadedModel
@@ -28,7 +29,7 @@ MEASURED_KEY = "inside_controls_measured"  # session: the (model key, corpus) pa
 def _intervals(_reps: Any, key: str, corpus: str) -> dict:
     from crnn.analysis.robust_probe import split_intervals
 
-    return split_intervals(_reps)
+    return split_intervals(_reps, predictions=cached.svm_predictions(_reps, key, corpus))
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

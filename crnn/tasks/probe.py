@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from crnn.analysis.probe import probe_projections, probe_scores
+from crnn.analysis.probe import probe_projections, probe_scores, split_svm_predictions
 from crnn.analysis.representations import LABELS, Representations, compact, module_vectors, weights_hash
 from crnn.core.cache import Progress, cache_key, file_stamps, load_arrays, save_arrays
 from crnn.core.checkpoint import load_checkpoint, resolve_model
@@ -254,10 +254,12 @@ def run_probe(
     start = time.perf_counter()
     reps = representations_for(model_ref, corpus_path, bundle=bundle, cache_dir=cache_dir, progress=progress)
     mid = time.perf_counter()
-    result = probe_scores(reps, seed=seed, svm_labels=svm_labels)
     from crnn.analysis.robust_probe import split_intervals  # 95 % speaker-bootstrap intervals, control task
 
-    result["intervals"] = split_intervals(reps, seed=seed, svm_labels=[s for s in svm_labels if s != "speaker"])
+    fitted = split_svm_predictions(reps, svm_labels=svm_labels, seed=seed)  # one probe per module × label, shared
+    result = probe_scores(reps, seed=seed, svm_labels=svm_labels, predictions=fitted)
+    result["intervals"] = split_intervals(reps, seed=seed, svm_labels=[s for s in svm_labels if s != "speaker"],
+                                          predictions=fitted)
     result["model"] = reps.meta.get("model")
     result["seconds"] = {"representations": mid - start, "probe": time.perf_counter() - mid}
     if figure is not None:

@@ -175,7 +175,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     corpus, bundle = (None, args.corpus) if args.corpus.endswith(".npz") else (args.corpus, None)
     result = run_probe(args.model, corpus, bundle=bundle, figure=args.figure, projection=args.projection,
-                       save_bundle=args.write_bundle)
+                       save_bundle=args.write_bundle, control=args.control)
     _print(result, args.json)
     return 0
 
@@ -306,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", default=None, help="write the Fig. 2 grid (.html or .png)")
     p.add_argument("--projection", choices=["lda", "umap"], default="lda")
     p.add_argument("--write-bundle", action="store_true", help="save a compact probe bundle beside the checkpoint")
+    p.add_argument("--control", action="store_true",
+                   help="also probe the same architecture with random weights (needs a corpus folder)")
 
     p = add("cells", cmd_cells, "LSTM cells and gates against F0, loudness and energy")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

@@ -220,6 +220,25 @@ def test_bundle_round_trip_and_run_probe(checkpoint_and_corpus, tmp_path):
         probe_task.load_bundle(tmp_path / "junk.npz")
 
 
+def test_probe_control_is_the_same_architecture_with_random_weights(checkpoint_and_corpus, tmp_path):
+    _, card, _, corpus = checkpoint_and_corpus
+    torch.manual_seed(1)  # weights other than the control's seed-0 draw
+    folder = save_checkpoint(TinyModel(2, hidden=6), card, tmp_path / "other")
+    out = probe_task.run_probe(folder, corpus, cache_dir=tmp_path / "cache", control=True)
+    ctrl = out["control"]
+    assert ctrl["weights"].startswith("random")
+    # the input stage is the features, which no weight touches: the control's is the trained model's
+    assert ctrl["inertia_ratio"]["input"] == pytest.approx(out["inertia_ratio"]["input"])
+    assert ctrl["inertia_ratio"]["mlp"]["emotion"] != pytest.approx(out["inertia_ratio"]["mlp"]["emotion"])
+    cell = ctrl["intervals"]["inertia_ratio"]["mlp"]["emotion"]
+    assert cell["low"] <= cell["value"] <= cell["high"]
+    assert set(ctrl["intervals"]["svm"]["mlp"]) == {"emotion", "gender"}
+    with pytest.raises(CrnnError, match="random-weights control"):
+        probe_task.run_probe(bundle=probe_task.write_bundle(
+            probe_task.representations_for(folder, corpus, cache_dir=tmp_path / "cache"), tmp_path / "b.npz"),
+            control=True)
+
+
 def test_probe_grid_figure(tmp_path):
     from crnn.plots import save_figure
 

@@ -57,11 +57,19 @@ def fold_folders(model_ref: str | os.PathLike, n_folds: int = N_FOLDS) -> list[P
 
 
 def untrained_copy(card: dict, seed: int = 0) -> torch.nn.Module:
-    """The card's architecture with random weights (``seed``), in eval mode: the control of every measure."""
+    """The card's architecture with random weights (``seed``), in eval mode: the control of every measure.
+
+    The front end keeps the card's feature normalisation (a statistic of the
+    data, not a learned weight), so the control sees the very same input.
+    """
     from crnn.core.models import build_model
 
     torch.manual_seed(seed)
-    return build_model(card["model"], len(card["labels"]), from_card=True, **card.get("model_kwargs", {})).eval()
+    model = build_model(card["model"], len(card["labels"]), from_card=True, **card.get("model_kwargs", {}))
+    frontend = getattr(model, "frontend", None)
+    if hasattr(frontend, "load_norm_card"):
+        frontend.load_norm_card(card.get("normalisation"))
+    return model.eval()
 
 
 def _ids(utterances: Sequence, root: Path) -> np.ndarray:

@@ -234,6 +234,7 @@ def run_probe(
     figure: str | os.PathLike | None = None,
     projection: str = "lda",
     save_bundle: bool = False,
+    control: bool = False,
 ) -> dict:
     """The module-wise probe of paper 001 Sec. 7.4 as a JSON-friendly dict.
 
@@ -247,21 +248,21 @@ def run_probe(
     paper 001's Fig. 2 grid (``projection`` "lda" or "umap") and adds its path
     as "figure"; ``save_bundle`` writes the checkpoint's probe bundle
     (:func:`bundle_path`) from the same representations, with their UMAP
-    coordinates, and adds "bundle".
+    coordinates, and adds "bundle". ``control`` adds "control": the same
+    probe, intervals included, of the architecture with random weights over
+    the same utterances and speaker split (:func:`random_weights_probe`).
     """
     from crnn.plots import save_figure
 
     start = time.perf_counter()
     reps = representations_for(model_ref, corpus_path, bundle=bundle, cache_dir=cache_dir, progress=progress)
     mid = time.perf_counter()
-    from crnn.analysis.robust_probe import split_intervals  # 95 % speaker-bootstrap intervals, control task
-
-    fitted = split_svm_predictions(reps, svm_labels=svm_labels, seed=seed)  # one probe per module × label, shared
-    result = probe_scores(reps, seed=seed, svm_labels=svm_labels, predictions=fitted)
-    result["intervals"] = split_intervals(reps, seed=seed, svm_labels=[s for s in svm_labels if s != "speaker"],
-                                          predictions=fitted)
+    result = scores_with_intervals(reps, seed=seed, svm_labels=svm_labels)
     result["model"] = reps.meta.get("model")
     result["seconds"] = {"representations": mid - start, "probe": time.perf_counter() - mid}
+    if control:
+        result["control"] = random_weights_probe(model_ref, corpus_path, seed=seed, svm_labels=svm_labels,
+                                                 cache_dir=cache_dir, progress=progress)
     if figure is not None:
         result["figure"] = str(save_figure(probe_figure(reps, result, method=projection, seed=seed), figure))
     if save_bundle:
@@ -270,3 +271,34 @@ def run_probe(
         result["bundle"] = str(write_bundle(reps, bundle_path(resolve_model(model_ref), reps.meta["corpus"]), umap=True,
                                             seed=seed))
     return result
+
+
+def scores_with_intervals(reps: Representations, *, seed: int = 0,
+                          svm_labels: Sequence[str] = ("emotion", "gender")) -> dict:
+    """:func:`crnn.analysis.probe.probe_scores` plus "intervals"
+    (:func:`crnn.analysis.robust_probe.split_intervals`: 95 % speaker-bootstrap intervals, the control task and
+    selectivity), both scoring the same fitted probes."""
+    from crnn.analysis.robust_probe import split_intervals
+
+    fitted = split_svm_predictions(reps, svm_labels=svm_labels, seed=seed)  # one probe per module × label, shared
+    result = probe_scores(reps, seed=seed, svm_labels=svm_labels, predictions=fitted)
+    result["intervals"] = split_intervals(reps, seed=seed, svm_labels=[s for s in svm_labels if s != "speaker"],
+                                          predictions=fitted)
+    return result
+
+
+def random_weights_probe(model_ref: str | os.PathLike | None, corpus_path: str | os.PathLike | None, *,
+                         seed: int = 0, svm_labels: Sequence[str] = ("emotion", "gender"),
+                         cache_dir: str | os.PathLike | None = None, progress: Progress | None = None) -> dict:
+    """The random-weights control of :func:`run_probe`: the checkpoint's architecture with random weights
+    (seeded), run over the same corpus and probed on the same speaker split as the trained model."""
+    from crnn.core.checkpoint import read_card
+    from crnn.tasks.oof import untrained_copy  # oof builds on this module: imported here, not at the top
+
+    if model_ref is None or corpus_path is None:
+        raise CrnnError("the random-weights control needs a checkpoint and a corpus folder")
+    card = read_card(resolve_model(model_ref))
+    untrained = untrained_copy(card, seed)
+    reps = corpus_representations(untrained, {**card, "weights_sha256": None}, read_corpus(corpus_path),
+                                  cache_dir=cache_dir, progress=progress)  # cached under the random weights' own hash
+    return {"weights": f"random (seed {seed})", **scores_with_intervals(reps, seed=seed, svm_labels=svm_labels)}

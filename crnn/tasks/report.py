@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from crnn.analysis.recipes import RECIPES
 import crnn.core.models as models
 from crnn.core.checkpoint import list_checkpoints
 from crnn.core.defaults import CHECKPOINT_DIR
@@ -62,10 +63,15 @@ def _read_baselines(path: Path) -> dict:
 
 
 def _recipe_label(card: dict) -> str:
-    """The recipe's name and feature normalisation; cards from before recipes were recorded used paper 001's."""
-    recipe = ((card.get("training") or {}).get("recipe") or {}).get("name", "paper")
+    """The recipe's name, the settings changed from it, and the feature normalisation; cards from before recipes
+    were recorded used paper 001's."""
+    recipe = (card.get("training") or {}).get("recipe") or {}
+    name = recipe.get("name", "paper")
+    reference = RECIPES[name].card() if name in RECIPES else {}
+    changed = [f"{k}={v}" for k, v in recipe.items() if k not in ("name", "norm") and k in reference and v != reference[k]]
+    label = name + (f" ({', '.join(changed)})" if changed else "")
     norm = (card.get("normalisation") or {}).get("norm", "utterance")
-    return f"{recipe}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else recipe
+    return f"{label}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else label
 
 
 def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:

@@ -26,10 +26,7 @@ from torch import Tensor, nn
 from crnn.core.features import FrontEnd, splice
 from crnn.core.models.base import SERModel, mlp
 
-RAW_FEATURES = (
-    "features standardised per band with training-set statistics after removing each utterance's gain"
-    " (paper: raw spliced features)"
-)
+RAW_FEATURES = 'features normalised before the network, as the card\'s "normalisation" says (paper: raw spliced features)'
 SPLICE_LEFT, SPLICE_RIGHT = 10, 5
 PATCH_WIDTH = SPLICE_LEFT + 1 + SPLICE_RIGHT  # 16 frames
 N_MAPS = 32  # feature maps per conv layer (Sec. 3.3)

@@ -291,3 +291,14 @@ def test_blocks_keep_each_fold_model_in_its_own_space():
     same = robust_probe(synthetic_reps(n_speakers=12), labels=("emotion",), svm_labels=(), n_boot=20, blocks=block)
     assert same["inertia_ratio"]["label"]["emotion"]["value"] == pytest.approx(
         alone["inertia_ratio"]["label"]["emotion"]["value"], rel=0.1)
+
+
+def test_noisy_rows_compare_two_noise_trained_models_or_two_clean_trained_ones(monkeypatch):
+    from crnn.tasks import science as science_task
+
+    shipped = {"fst_cldnn_logmel", "ldnn_logmel", "fst_cldnn_logmel_noisy", "ldnn_logmel_noisy", "s_cldnn_logmel",
+               "st_cldnn_logmel_noisy"}
+    monkeypatch.setattr(science_task, "_card", lambda name: {} if name in shipped else None)
+    assert science_task._noisy_trained("fst_cldnn_logmel", "ldnn_logmel") == ("fst_cldnn_logmel_noisy",
+                                                                             "ldnn_logmel_noisy")
+    assert science_task._noisy_trained("st_cldnn_logmel", "s_cldnn_logmel") == ("st_cldnn_logmel", "s_cldnn_logmel")

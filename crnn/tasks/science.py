@@ -113,6 +113,8 @@ def card_rows() -> list[dict]:
 
 def _card_row(cid: str, pairs: list[tuple[str, str]], condition: str, prefix: str = "") -> dict:
     """The row for "the first of each pair beats the second" on the ``condition`` test set, from the cards."""
+    if condition == "noisy":
+        pairs = [_noisy_trained(a, b) for a, b in pairs]
     results = [_ua_gap(a, b, condition) for a, b in pairs]
     missing = [text for gap, text in results if gap is None]
     if missing:
@@ -122,6 +124,13 @@ def _card_row(cid: str, pairs: list[tuple[str, str]], condition: str, prefix: st
             f"differences (points): {', '.join(fmt(g, 100) for g in gaps)}")
     measured = f"{prefix}{condition}: " + "; ".join(text for _, text in results)
     return row(cid, measured, "–", verdict(gaps), note=note, data={"differences": gaps})
+
+
+def _noisy_trained(a: str, b: str) -> tuple[str, str]:
+    """Paper 001 compares robustness between models trained in its noisy condition (Sec. 5.2): the ``_noisy``
+    checkpoints of both when both are shipped, else both clean-trained ones (never one of each)."""
+    trained = (f"{a}_noisy", f"{b}_noisy")
+    return trained if all(_card(n) is not None for n in trained) else (a, b)
 
 
 def _paper000_row() -> dict:

@@ -148,14 +148,21 @@ def split_svm_predictions(
     for label in (lab for lab in svm_labels if lab != "speaker"):
         y = reps.labels(label)
         keep = y != UNKNOWN
-        fit, scored = train & keep, test & keep
-        if len(np.unique(y[fit])) < 2 or not scored.any():
-            continue
         for module, X in reps.modules.items():
-            pred = np.array(y, copy=True)
-            pred[scored] = LinearProbe(random_state=seed).fit(X[fit], y[fit]).predict(X[scored])
-            out[module, label] = pred
+            pred = split_predictions(X, y, train & keep, test & keep, seed)
+            if pred is not None:
+                out[module, label] = pred
     return out
+
+
+def split_predictions(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                      seed: int = 0) -> np.ndarray | None:
+    """Predictions on ``test`` of a probe fitted on ``train`` (boolean masks); other rows keep their label."""
+    if len(np.unique(y[train])) < 2 or not test.any():
+        return None
+    pred = np.array(y, copy=True)
+    pred[test] = LinearProbe(random_state=seed).fit(X[train], y[train]).predict(X[test])
+    return pred
 
 
 def probe_scores(

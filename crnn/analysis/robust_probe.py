@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from crnn.analysis.probe import LinearProbe
+from crnn.analysis.probe import LinearProbe, split_predictions
 from crnn.analysis.representations import LABELS, UNKNOWN, Representations
 
 N_BOOT = 200
@@ -178,16 +178,6 @@ def grouped_predictions(X: np.ndarray, y: np.ndarray, groups: np.ndarray, n_spli
             pred[test] = y[train][0]
             continue
         pred[test] = LinearProbe(random_state=seed).fit(X[train], y[train]).predict(X[test])
-    return pred
-
-
-def split_predictions(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                      seed: int = 0) -> np.ndarray | None:
-    """Predictions on ``test`` of a probe fitted on ``train`` (boolean masks); other rows keep their label."""
-    if len(np.unique(y[train])) < 2 or not test.any():
-        return None
-    pred = np.array(y, copy=True)
-    pred[test] = LinearProbe(random_state=seed).fit(X[train], y[train]).predict(X[test])
     return pred
 
 

@@ -317,6 +317,16 @@ def _read_weights(folder: Path, card: dict) -> dict:
         raise CheckpointError(f"checkpoint {folder.name}: {WEIGHTS} is not a valid safetensors file") from None
 
 
+def set_card_normalisation(model: nn.Module, card: dict) -> None:
+    """Give the model's front end the card's feature normalisation (cards without one: per-utterance).
+
+    ValueError, TypeError or RuntimeError when it does not fit the front end.
+    """
+    frontend = getattr(model, "frontend", None)
+    if hasattr(frontend, "load_norm_card"):
+        frontend.load_norm_card(card.get("normalisation"))
+
+
 def load_checkpoint(name_or_folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """The one model loader: rebuild a trained model from its folder or registry name.
 
@@ -334,12 +344,10 @@ def load_checkpoint(name_or_folder: str | os.PathLike, device: str | torch.devic
     model = _build(name, len(labels), kwargs, folder)
     _check_shapes(model, tensors, name, folder)
     model.load_state_dict(tensors, strict=True)
-    frontend = getattr(model, "frontend", None)
-    if hasattr(frontend, "load_norm_card"):
-        try:
-            frontend.load_norm_card(card.get("normalisation"))
-        except (ValueError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(f"checkpoint {folder.name}: the card's normalisation does not fit ({exc})") from None
+    try:
+        set_card_normalisation(model, card)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {folder.name}: the card's normalisation does not fit ({exc})") from None
     model.card = card
     return model.to(device).eval(), card
 

@@ -27,7 +27,7 @@ import torch
 
 from crnn.analysis.representations import Representations
 from crnn.core.cache import Progress
-from crnn.core.checkpoint import load_checkpoint, resolve_model
+from crnn.core.checkpoint import load_checkpoint, resolve_model, set_card_normalisation
 from crnn.core.corpora import Corpus
 from crnn.core.defaults import CHECKPOINT_DIR, FOLDS_DIR, USER_MODELS_DIR
 from crnn.core.errors import CrnnError
@@ -66,9 +66,7 @@ def untrained_copy(card: dict, seed: int = 0) -> torch.nn.Module:
 
     torch.manual_seed(seed)
     model = build_model(card["model"], len(card["labels"]), from_card=True, **card.get("model_kwargs", {}))
-    frontend = getattr(model, "frontend", None)
-    if hasattr(frontend, "load_norm_card"):
-        frontend.load_norm_card(card.get("normalisation"))
+    set_card_normalisation(model, card)
     return model.eval()
 
 

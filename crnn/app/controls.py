@@ -10,14 +10,16 @@ random weights; that needs the corpus audio and takes minutes the first time.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import streamlit as st
 
 from crnn.app import cached
 from crnn.app.corpus import NOT_AT_HAND, CorpusChoice, corpus_root
 from crnn.app.frame import csv_bytes, progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
 from crnn.app.models import LoadedModel
 from crnn.core.cache import Progress
 from crnn.core.errors import CorpusError
@@ -55,6 +57,8 @@ def _text(cell: dict | None, percent: bool) -> str:
 
 def interval_table(result: dict, control: dict | None = None) -> pd.DataFrame:
     """One row per stage × property: spread ρ and SVM UA with intervals, the control task, random weights."""
+    import pandas as pd  # lazily: the first page needs no pandas, and it costs 0.5 s at start
+
     from crnn.plots import MODULE_TITLES
 
     rows = []

@@ -9,7 +9,6 @@ library (:mod:`crnn.analysis.whatif`, :mod:`crnn.tasks.ablate`,
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from crnn.app.corpus import NOT_AT_HAND, CorpusChoice, corpus_representations, corpus_root
@@ -60,6 +59,8 @@ def whatif_section(lm: LoadedModel, clip: Clip) -> None:
     st.plotly_chart(whatif_figure(result, label_format=emotion_label), key="lab_whatif_figure")
     if result["cells"]:
         st.caption("The cells that follow pitch and loudness best on the original clip: their mean activation on each.")
+        import pandas as pd  # lazily: the first page needs no pandas
+
         st.table(pd.DataFrame(result["cells"]).set_index("feature").round(3))  # two rows: a static table
 
 

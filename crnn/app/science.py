@@ -9,8 +9,8 @@ names, when this app may read it) and the cells of paper 002.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import streamlit as st
 
 from crnn.app.corpus import card_corpus_root, current_corpus
@@ -18,6 +18,9 @@ from crnn.core.checkpoint import read_card, resolve_model
 from crnn.core.defaults import PAPER_001_MODEL
 from crnn.core.errors import CrnnError
 from crnn.tasks.science import jsonable_rows, run_science
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ICONS = {"agrees": "✅", "disagrees": "❌", "inconclusive": "❔"}
 COLUMNS = {"paper": "paper", "claim": "claim", "paper_figure": "the paper's figure", "measured": "measured (95 % interval)",
@@ -53,6 +56,8 @@ def paper_check(measure: bool) -> dict:
 
 def table(rows: list[dict]) -> pd.DataFrame:
     """The rows as the page's table, verdicts with an icon."""
+    import pandas as pd  # lazily: the first page needs no pandas
+
     frame = pd.DataFrame([{COLUMNS[k]: r.get(k, "") for k in COLUMNS} for r in rows], columns=list(COLUMNS.values()))
     frame["verdict"] = [f"{ICONS.get(v, '⏳')} {v}" for v in frame["verdict"]]
     return frame

@@ -10,6 +10,7 @@ import streamlit as st
 
 from crnn import app as appkit
 
+appkit.limit_malloc_arenas()  # before the sessions' threads allocate: freed memory is not kept in 16 arenas
 appkit.warm_default_model()  # once per server: torch and the default model load while the first page draws
 st.set_page_config(page_title="CRNN Lens", page_icon="🔎", layout="wide")
 
@@ -31,3 +32,5 @@ try:
 except Exception:  # Streamlit's rerun/stop signals are BaseExceptions and pass through
     logging.getLogger("crnn.app").exception("unexpected error on page %s", page.title)
     st.error("Sorry, this page ran into an unexpected problem. Try another clip or model; the rest of the app still works.")
+finally:
+    appkit.release_freed_memory()  # a run's temporary arrays go back to the system, so the server's RSS stays flat

@@ -135,9 +135,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from crnn.tasks.cv import cv_baseline
 
     if args.split == "cv":
-        result = cv_baseline(args.features, args.corpus, seed=args.seed, out=args.out)
+        result = cv_baseline(args.features, args.corpus, seed=args.seed, out=args.out, norm=args.norm)
     else:
-        result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out)
+        result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out,
+                              norm=args.norm)
     _print(result, args.json)
     return 0
 
@@ -293,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tvt: the networks' split; loso: adds leave-one-speaker-out; cv: the five CV folds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="also write the result JSON here")
+    p.add_argument("--norm", choices=["speaker", "training"], default="speaker",
+                   help="speaker: z-score each speaker with its own statistics (default); training: with the "
+                        "training speakers' statistics only, a control")
 
     p = add("report", cmd_report, "results table of shipped checkpoints and baselines")
     p.add_argument("--readme", default=None, help="rewrite the results (or ablation) block of this README")

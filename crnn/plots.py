@@ -142,14 +142,18 @@ def confusion_figure(report: dict, *, label_format: LabelFormat = str) -> go.Fig
 
 
 def results_figure(rows: Sequence[dict]) -> go.Figure:
-    """Test UA of :func:`crnn.tasks.report.results_rows`: bars per model (clean, noisy), dashed lines for baselines (clean)."""
+    """Test UA of :func:`crnn.tasks.report.results_rows`: bars per model (clean, noisy), dashed lines for baselines (clean).
+
+    A baseline is drawn with the kernel chosen on its validation speakers (rows without "best" are all drawn).
+    """
     models = [r for r in rows if r["kind"] == "model"]
     fig = go.Figure()
     for key, name, colour in (("ua_clean", "clean", "#4B6BFB"), ("ua_noisy", "noisy", "#F29E4C")):
         fig.add_trace(go.Bar(x=[r.get("label", r["name"]) for r in models], y=[r[key] for r in models], name=name,
                              marker_color=colour))
     names = [r.get("label", r["name"]) for r in models]
-    for k, row in enumerate(r for r in rows if r["kind"] == "baseline" and r["ua_clean"] is not None):
+    lines = [r for r in rows if r["kind"] == "baseline" and r["ua_clean"] is not None and r.get("best", True)]
+    for k, row in enumerate(lines):
         fig.add_trace(go.Scatter(x=[names[0], names[-1]] if names else [0, 1], y=[row["ua_clean"]] * 2, mode="lines",
                                  name=f"{row['input']} {row['name']} (clean)", hoverinfo="name+y",
                                  line=dict(dash=("dash", "dot", "dashdot", "longdash")[k % 4], color=PALETTE[k + 2])))

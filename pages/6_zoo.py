@@ -49,7 +49,10 @@ with appkit.friendly("the model table"):
                               key="zoo_html")
     if baselines:
         st.markdown("**Classic baselines**: hand-crafted acoustic features (eGeMAPS, ComParE) with a support vector "
-                    "machine, both kernels; the dashed lines in the chart are their clean accuracy.")
+                    "machine, both kernels; the dashed lines in the chart are the clean accuracy of the kernel chosen "
+                    "on the validation speakers. Each set is z-scored two ways: with each speaker's own statistics "
+                    "(the usual practice; it needs many clips of the test speaker) and with the training speakers' "
+                    "statistics only (all that one new clip has, as in this app).")
         st.dataframe(appkit.baseline_table(baselines), hide_index=True, width="stretch", column_config={
             "UA clean": st.column_config.NumberColumn(format="percent"),
             "UA noisy": st.column_config.NumberColumn(format="percent"),

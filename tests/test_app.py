@@ -565,7 +565,7 @@ def test_the_module_grid_can_be_read(app):
 
 
 def test_the_zoo_shows_every_baseline_calibration_and_a_model_with_convolutions(app):
-    """All four SVM baselines, the table unclipped, a reliability diagram, and a default with filters (items 3, 7)."""
+    """All eight SVM baselines, the table unclipped, a reliability diagram, and a default with filters (items 3, 7)."""
     import json
 
     from crnn.app.zoo import zoo_results
@@ -574,7 +574,8 @@ def test_the_zoo_shows_every_baseline_calibration_and_a_model_with_convolutions(
     _clean(app, "6_zoo")
     _, baselines = zoo_results()
     if baselines:
-        assert len(app.dataframe[1].value) == len(baselines) == 4, "both kernels of both feature sets"
+        assert len(app.dataframe[1].value) == len(baselines) == 8, "both kernels × both feature sets × two norms"
+        assert app.dataframe[1].value["z-scored with"].nunique() == 2
     assert len(app.dataframe[0].value) == len(zoo_results()[0]), "every model in the table"
     assert "calibration error" in app.dataframe[0].value.columns
     assert "has no convolution" not in " ".join(i.value for i in app.info), "the default model has filters"
@@ -676,3 +677,13 @@ def test_page_two_gives_intervals_and_measures_the_random_weights_control(app, m
     assert any("Scope: **test speakers only**" in c.value for c in app.caption)
     table = next(d.value for d in app.dataframe if "control task UA" in d.value.columns)
     assert "random weights: SVM UA" in table.columns
+
+
+def test_every_run_hands_freed_memory_back(app, monkeypatch):
+    import crnn.app
+
+    calls = []
+    monkeypatch.setattr(crnn.app, "release_freed_memory", lambda: calls.append(1) or True)
+    app.switch_page("pages/6_zoo.py").run()
+    _clean(app, "6_zoo")
+    assert calls == [1]

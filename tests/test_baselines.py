@@ -8,6 +8,7 @@ from tiny_model import ravdess_subset
 
 import crnn.analysis.baselines as baselines
 from crnn.analysis.baselines import SpeakerStandardizer
+from crnn.core.errors import CrnnError
 from crnn.tasks.baselines import run_baseline
 
 
@@ -48,6 +49,28 @@ def test_egemaps_baseline_on_tiny_corpus(ravdess_root, tmp_path, monkeypatch):
     assert again["svm"] == result["svm"]
     assert again["loso"]["folds"] == 4 and again["loso"]["kernel"] == result["best"]
     assert sum(f["n"] for f in again["loso"]["per_fold"]) == 16
+
+    control = run_baseline("egemaps", corpus, cache_dir=tmp_path / "cache", out=out, norm="training")
+    stored = json.loads(out.read_text())
+    assert control["norm"] == "training" and "training speakers" in control["preprocessing"]
+    assert stored["egemaps_training_norm"]["svm"] == control["svm"] and stored["egemaps"]["svm"] == result["svm"]
+    with pytest.raises(CrnnError, match="speaker standardisation only"):
+        run_baseline("egemaps", corpus, split="loso", cache_dir=tmp_path / "cache", out=out, norm="training")
+
+
+def test_training_norm_keeps_what_speaker_norm_removes():
+    rng = np.random.default_rng(0)
+    offset = {"a": 0.0, "b": 5.0, "c": -3.0}  # a speaker's voice: a constant shift of every feature
+    speakers = {"train": ["a"] * 20 + ["b"] * 20, "test": ["c"] * 20}
+    X = {name: rng.normal(size=(len(s), 3)) + np.array([offset[k] for k in s])[:, None] for name, s in speakers.items()}
+    by_speaker = baselines.standardise(X, speakers, "speaker")
+    by_training = baselines.standardise(X, speakers, "training")
+    assert np.allclose(by_speaker["test"].mean(axis=0), 0)  # the test speaker's own statistics
+    train_mean, train_std = X["train"].mean(axis=0), X["train"].std(axis=0)
+    assert np.allclose(by_training["test"], (X["test"] - train_mean) / train_std)  # only the training statistics
+    assert np.all(by_training["test"].mean(axis=0) < -1)  # the shift of speaker c stays
+    with pytest.raises(CrnnError, match="unknown normalisation"):
+        baselines.standardise(X, speakers, "utterance")
 
 
 def test_report_table_and_readme_block(tmp_path):

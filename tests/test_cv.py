@@ -2,7 +2,7 @@
 
 import pytest
 
-from crnn.tasks.cv import _summary, cv_table, paired_test
+from crnn.tasks.cv import _summary, compare_with_svms, cv_rows, cv_table, paired_test, svm_name
 
 
 def test_paired_test_detects_a_consistent_gain_and_not_noise():
@@ -25,3 +25,28 @@ def test_fold_summary_and_table():
     assert row["clean"]["mean"] == pytest.approx(0.6) and row["clean"]["sd"] == pytest.approx(0.0707, abs=1e-4)
     assert len(row["clean"]["per_speaker_ua"]) == 5
     assert "| m | 60.0 ± 7.1 | 60.0 ± 7.1 | – | – |" in cv_table([row])
+
+
+def test_both_normalisations_of_a_cv_baseline_are_rows_named_apart():
+    def result(norm, ua):
+        folds = [{c: {"ua": ua, "per_speaker_ua": {f"s{k}": ua}} for c in ("clean", "noisy")} for k in range(5)]
+        return {"features": "compare", "norm": norm, "scheme": "cv", "folds": folds}
+
+    stored = {"compare_cv": result("speaker", 0.6), "compare_training_norm_cv": result("training", 0.5)}
+    rows = cv_rows(root="/nonexistent", baselines=stored)
+    assert [r["name"] for r in rows] == ["SVM, compare", "SVM, compare (z-score with the training speakers' statistics)"]
+    assert svm_name({"features": "egemaps"}) == "SVM, egemaps"  # results stored before the option existed
+
+
+def test_networks_are_compared_with_the_best_svm_and_with_the_training_norm_control():
+    def folds(ua):
+        return [{c: {"ua": ua + 0.01 * k, "per_speaker_ua": {f"s{k}{j}": ua + 0.01 * (k + j) for j in range(2)}}
+                 for c in ("clean", "noisy")} for k in range(5)]
+
+    rows = [_summary("net", "network", folds(0.6)), _summary("SVM, compare", "baseline", folds(0.7)) | {"norm": "speaker"},
+            _summary("SVM, compare (control)", "baseline", folds(0.5)) | {"norm": "training"}]
+    net = compare_with_svms(rows)[0]
+    assert net["vs_best_svm"]["svm"] == "SVM, compare" and net["vs_best_svm"]["clean"]["mean_difference"] == pytest.approx(-0.1)
+    assert net["vs_training_norm_svm"]["clean"]["mean_difference"] == pytest.approx(0.1)
+    table = cv_table(rows)
+    assert "Δ vs best training-norm SVM, clean (p)" in table and "| -10.0 (p=0.002) | -10.0 (p=0.002) | +10.0 (p=0.002) |" in table

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from crnn.analysis.metrics import classification_report_dict
@@ -107,6 +108,28 @@ def functionals(
 def speaker_z(X: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
     """X (n, D) z-scored within each speaker, with that speaker's own statistics."""
     return SpeakerStandardizer().fit_transform(X, speakers=list(speakers))
+
+
+NORM_WORDS = {"speaker": "speaker z-score", "training": "z-score with the training speakers' statistics"}
+NORMS = tuple(NORM_WORDS)
+
+
+def standardise(X: dict[str, np.ndarray], speakers: dict[str, Sequence[str]], norm: str = "speaker") -> dict:
+    """Every partition of X ({name: (n, D)}) z-scored, the SVMs' input.
+
+    ``norm="speaker"``: within each speaker, with that speaker's own
+    statistics (test speakers included: it needs all of a speaker's clips).
+    ``norm="training"``: with the mean and standard deviation of the
+    "train" partition only, what a single new clip can get, as the networks'
+    per-utterance normalisation can (a control for what speaker
+    standardisation gives the SVM).
+    """
+    if norm not in NORMS:
+        raise CrnnError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMS)}")
+    if norm == "speaker":
+        return {name: speaker_z(X[name], speakers[name]) for name in X}
+    scaler = StandardScaler().fit(np.asarray(X["train"], np.float64))  # a constant feature keeps scale 1
+    return {name: scaler.transform(np.asarray(X[name], np.float64)) for name in X}
 
 
 def _svm(kernel: str, C: float) -> SVC:

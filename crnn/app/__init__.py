@@ -20,6 +20,7 @@ each other's clips or results).
 - :mod:`~crnn.app.training`: training from the app.
 - :mod:`~crnn.app.sidebar`: the shared sidebar.
 - :mod:`~crnn.app.frame`: page introduction, one-line errors, progress bars, downloads.
+- :mod:`~crnn.app.memory`: freed memory handed back to the system after each run (glibc).
 - :mod:`~crnn.app.lab`: the causal lab; :mod:`~crnn.app.controls`: page 2's intervals and controls;
   :mod:`~crnn.app.science`: the paper check.
 """
@@ -62,6 +63,10 @@ __all__ = [
 __all__ += ["calibration", "cell_words", "chance_words", "confidence_words", "default_pick", "is_unsure", "model_input", "reliability_figure",
             "temperature"]
 __all__ += ["NO_SPEECH_WARNING", "no_speech", "warm_default_model"]
+
+from crnn.app.memory import limit_malloc_arenas, release_freed_memory  # noqa: E402
+
+__all__ += ["limit_malloc_arenas", "release_freed_memory"]
 
 from crnn.app.lab import ablation_section, compare_section, whatif_section  # noqa: E402  (the causal lab)
 

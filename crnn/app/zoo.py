@@ -39,8 +39,12 @@ def model_table(rows: list[dict]) -> list[dict]:
     return [{shown: row.get(name) for name, shown in MODEL_COLUMNS.items()} for row in rows]
 
 
+NORMALISED_WITH = {"speaker": "each speaker's own statistics", "training": "the training speakers' statistics"}
+
+
 def baseline_table(baselines: list[dict]) -> list[dict]:
     return [{"baseline": f"{b['feature_set']} + SVM ({b['kernel']})", "features": b["n_features"],
+             "z-scored with": NORMALISED_WITH.get(b.get("norm", "speaker"), b.get("norm")),
              "UA clean": b["ua_clean"], "UA noisy": b["ua_noisy"],
              "chosen on validation": "✅" if b.get("best") else ""} for b in baselines]  # fmt: skip
 

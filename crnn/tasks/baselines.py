@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from crnn.analysis.baselines import (
-    C_GRID, FEATURE_SETS, KERNELS, check_feature_set, functionals, loso_scores, speaker_z, tune_svms,
+    C_GRID, FEATURE_SETS, KERNELS, NORM_WORDS, NORMS, check_feature_set, functionals, loso_scores, speaker_z, standardise,
+    tune_svms,
 )
 from crnn.analysis.evaluate import noisy_waves
 from crnn.core.cache import Progress, cache_key, file_stamps, load_arrays, save_arrays
@@ -68,15 +69,21 @@ def extract_features(
     return np.stack(rows)  # (n, D)
 
 
-def _standardised(corpus: Corpus, parts: dict[str, list[Utterance]], features: str, cache_dir, progress):
-    """(Z, y, D): speaker-standardised functionals and emotions of "train", "validation", "test" and "noisy"."""
+def entry_key(features: str, norm: str = "speaker") -> str:
+    """The key of a baseline result in ``baselines_<corpus>.json``: "compare", "compare_training_norm", ..."""
+    return features if norm == "speaker" else f"{features}_{norm}_norm"
+
+
+def _standardised(corpus: Corpus, parts: dict[str, list[Utterance]], features: str, cache_dir, progress,
+                  norm: str = "speaker"):
+    """(Z, y, D): standardised functionals and emotions of "train", "validation", "test" and "noisy"."""
     everything = [u for name in PARTS for u in parts[name]]
     X_all = extract_features(corpus, everything, features, cache_dir=cache_dir, progress=progress)  # (n, D)
     bounds = np.cumsum([0] + [len(parts[name]) for name in PARTS])
     X = {name: X_all[a:b] for name, a, b in zip(PARTS, bounds[:-1], bounds[1:])}
     X["noisy"] = extract_features(corpus, parts["test"], features, noisy=True, cache_dir=cache_dir, progress=progress)
     parts = {**parts, "noisy": parts["test"]}
-    Z = {name: speaker_z(X[name], [u.speaker for u in parts[name]]) for name in X}
+    Z = standardise(X, {name: [u.speaker for u in parts[name]] for name in X}, norm)
     y = {name: [u.emotion for u in parts[name]] for name in X}
     return Z, y, int(X_all.shape[1])
 
@@ -109,21 +116,28 @@ def run_baseline(
     cache_dir: str | os.PathLike | None = CACHE_DIR,
     out: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    norm: str = "speaker",
 ) -> dict:
-    """Speaker-standardised openSMILE functionals + SVM on the networks' speaker split.
+    """Standardised openSMILE functionals + SVM on the networks' speaker split.
 
     ``features``: "egemaps" or "compare". For each kernel (linear, RBF), C is
     picked from :data:`crnn.analysis.baselines.C_GRID` by validation UA, the
     SVM refitted on the training speakers with it, and scored on the test
     speakers, clean and noisy. ``split="loso"`` adds leave-one-speaker-out
     folds (training on every other speaker) for the kernel and C with the
-    best validation UA. The result is also stored under its feature-set name
-    in the JSON file ``out`` (default ``checkpoints/baselines_<corpus>.json``,
-    other entries kept).
+    best validation UA. ``norm``: "speaker" (each speaker z-scored with its
+    own statistics, the default) or "training" (with the training speakers'
+    statistics, a control; :func:`crnn.analysis.baselines.standardise`). The
+    result is also stored under :func:`entry_key` in the JSON file ``out``
+    (default ``checkpoints/baselines_<corpus>.json``, other entries kept).
     """
     if split not in ("tvt", "loso"):
         raise CrnnError(f"unknown split {split!r}; use tvt or loso")
+    if split == "loso" and norm != "speaker":
+        raise CrnnError("leave-one-speaker-out is scored with speaker standardisation only")
     check_feature_set(features)
+    if norm not in NORMS:
+        raise CrnnError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMS)}")
     start = time.monotonic()
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     speakers = speaker_split(corpus, seed=seed)
@@ -131,7 +145,7 @@ def run_baseline(
     for name, utterances in parts.items():
         if not utterances:
             raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
-    Z, y, n_features = _standardised(corpus, parts, features, cache_dir, progress)
+    Z, y, n_features = _standardised(corpus, parts, features, cache_dir, progress, norm)
     svm = tune_svms(Z, y, corpus.labels)
     best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
     result = {
@@ -145,10 +159,12 @@ def run_baseline(
         "svm": svm,
         "best": best,
         "c_grid": list(C_GRID),
-        "preprocessing": f"silence trimmed (top_db {TRIM_TOP_DB:g}), speaker z-score, class_weight=balanced",
+        "norm": norm,
+        "preprocessing": f"silence trimmed (top_db {TRIM_TOP_DB:g}), {NORM_WORDS[norm]}, class_weight=balanced",
     }
     if split == "loso":
         result["loso"] = _loso(corpus, features, best, svm[best]["C"], cache_dir, progress)
     result["seconds"] = round(time.monotonic() - start, 1)
-    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", features, result)
+    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
+           entry_key(features, norm), result)
     return result

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crnn.analysis.baselines import KERNELS, svm_predict, tune_svms
+from crnn.analysis.baselines import KERNELS, NORM_WORDS, svm_predict, tune_svms
 from crnn.analysis.evaluate import per_speaker_ua
 from crnn.analysis.metrics import unweighted_accuracy
 from crnn.core.cache import Progress
@@ -25,15 +25,15 @@ from crnn.core.checkpoint import list_checkpoints
 from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR, FOLDS_DIR, USER_MODELS_DIR
 from crnn.core.splits import cv_folds, partition
-from crnn.tasks.baselines import PARTS, _standardised, _store, check_feature_set
+from crnn.tasks.baselines import PARTS, _standardised, _store, check_feature_set, entry_key
 
 N_FOLDS = 5
 FOLD_NAME = re.compile(r"^(?P<run>.+)_cv(?P<fold>\d)$")
 
 
-def _fold_baseline(corpus: Corpus, fold: dict, features: str, cache_dir, progress) -> dict:
+def _fold_baseline(corpus: Corpus, fold: dict, features: str, cache_dir, progress, norm: str) -> dict:
     parts = {name: partition(corpus, fold[name]) for name in PARTS}
-    Z, y, _ = _standardised(corpus, parts, features, cache_dir, progress)
+    Z, y, _ = _standardised(corpus, parts, features, cache_dir, progress, norm)
     svm = tune_svms(Z, y, corpus.labels)
     best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
     speakers = [u.speaker for u in parts["test"]]
@@ -48,15 +48,27 @@ def _fold_baseline(corpus: Corpus, fold: dict, features: str, cache_dir, progres
 def cv_baseline(
     features: str, corpus_path: str | os.PathLike | Corpus, seed: int = 0,
     cache_dir: str | os.PathLike | None = CACHE_DIR, out: str | os.PathLike | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, norm: str = "speaker",
 ) -> dict:
-    """The SVM baseline on the five CV folds; stored as ``<features>_cv`` in ``baselines_<corpus>.json``."""
+    """The SVM baseline on the five CV folds; stored as ``<entry_key>_cv`` in ``baselines_<corpus>.json``.
+
+    ``norm`` as in :func:`crnn.tasks.baselines.run_baseline`.
+    """
     check_feature_set(features)
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
-    folds = [_fold_baseline(corpus, fold, features, cache_dir, progress) for fold in cv_folds(corpus, N_FOLDS, seed)]
-    result = {"features": features, "scheme": "cv", "seed": seed, "folds": folds, "corpus": {"name": corpus.name}}
-    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", f"{features}_cv", result)
+    folds = [_fold_baseline(corpus, fold, features, cache_dir, progress, norm)
+             for fold in cv_folds(corpus, N_FOLDS, seed)]  # fmt: skip
+    result = {"features": features, "norm": norm, "scheme": "cv", "seed": seed, "folds": folds,
+              "corpus": {"name": corpus.name}}  # fmt: skip
+    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
+           f"{entry_key(features, norm)}_cv", result)
     return result
+
+
+def svm_name(result: dict) -> str:
+    """How a CV baseline is named in the table: "SVM, compare", or "SVM, compare (z-score with ...)"."""
+    norm = result.get("norm", "speaker")
+    return f"SVM, {result['features']}" + ("" if norm == "speaker" else f" ({NORM_WORDS[norm]})")
 
 
 def _network_runs(root: Path) -> dict[str, list[dict]]:
@@ -109,13 +121,23 @@ def cv_rows(root: str | os.PathLike | None = None, baselines: dict | None = None
         rows.append(_summary(run, "network", folds))
     for key, result in (baselines or {}).items():
         if key.endswith("_cv") and result.get("scheme") == "cv":
-            rows.append(_summary(f"SVM, {result['features']}", "baseline", result["folds"]))
+            rows.append(_summary(svm_name(result), "baseline", result["folds"]) | {"norm": result.get("norm", "speaker")})
+    return compare_with_svms(rows)
+
+
+def compare_with_svms(rows: list[dict]) -> list[dict]:
+    """Each network row gains paired tests against the best SVM and against the best training-norm SVM."""
     svms = [r for r in rows if r["kind"] == "baseline"]
     best = max(svms, key=lambda r: r["clean"]["mean"], default=None)
+    # the control: the best SVM normalised with training statistics only, the information one new clip has
+    single_clip = max((r for r in svms if r["norm"] == "training"), key=lambda r: r["clean"]["mean"], default=None)
     for row in rows:
-        if best is not None and row["kind"] == "network":
-            row["vs_best_svm"] = {c: paired_test(row[c]["per_speaker_ua"], best[c]["per_speaker_ua"])
-                                  for c in ("clean", "noisy")} | {"svm": best["name"]}  # fmt: skip
+        if row["kind"] != "network":
+            continue
+        for key, svm in (("vs_best_svm", best), ("vs_training_norm_svm", single_clip)):
+            if svm is not None:
+                row[key] = {c: paired_test(row[c]["per_speaker_ua"], svm[c]["per_speaker_ua"])
+                            for c in ("clean", "noisy")} | {"svm": svm["name"]}  # fmt: skip
     return rows
 
 
@@ -123,13 +145,21 @@ def _p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
+def _tests(vs: dict | None) -> list[str]:
+    return [f"{100 * vs[c]['mean_difference']:+.1f} ({_p(vs[c]['p'])})" if vs else "–" for c in ("clean", "noisy")]
+
+
 def cv_table(rows: list[dict]) -> str:
-    """Markdown: mean ± sd UA over the five folds, and the paired test against the best SVM."""
-    lines = ["| Run | CV UA clean | CV UA noisy | Δ vs best SVM, clean (p) | Δ vs best SVM, noisy (p) |",
-             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    """Markdown: mean ± sd UA over the five folds, and the paired tests against the best SVM (and the control SVM)."""
+    control = any("vs_training_norm_svm" in r for r in rows)
+    head = "| Run | CV UA clean | CV UA noisy | Δ vs best SVM, clean (p) | Δ vs best SVM, noisy (p) |"
+    rule = "|---|---:|---:|---:|---:|"
+    if control:
+        head += " Δ vs best training-norm SVM, clean (p) | Δ vs best training-norm SVM, noisy (p) |"
+        rule += "---:|---:|"
+    lines = [head, rule]
     for r in rows:
         cells = [f"{100 * r[c]['mean']:.1f} ± {100 * r[c]['sd']:.1f}" for c in ("clean", "noisy")]
-        vs = r.get("vs_best_svm")
-        tests = [f"{100 * vs[c]['mean_difference']:+.1f} ({_p(vs[c]['p'])})" if vs else "–" for c in ("clean", "noisy")]
-        lines.append(f"| {r['name']} | {cells[0]} | {cells[1]} | {tests[0]} | {tests[1]} |")
+        cells += _tests(r.get("vs_best_svm")) + (_tests(r.get("vs_training_norm_svm")) if control else [])
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

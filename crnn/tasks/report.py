@@ -124,14 +124,24 @@ def results_rows(
             test = svm.get("test") or {}
             rows.append({
                 "kind": "baseline", "name": f"SVM {kernel}, C={svm['C']:g}", "paper": "001 (baseline)",
-                "input": f"{result['feature_set']} ({result['n_features']})", "training": "clean",
+                "input": f"{result['feature_set']} ({result['n_features']})" + _norm_words(result), "training": "clean",
                 "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
                 "corpus": (result.get("corpus") or {}).get("name"),
                 "test_speakers": list((result.get("split") or {}).get("test", [])),
                 "kernel": kernel, "C": svm["C"], "feature_set": result["feature_set"],
                 "n_features": result["n_features"], "best": kernel == result.get("best"),
+                "norm": result.get("norm", "speaker"),
             })  # fmt: skip
     return rows
+
+
+def _norm_words(result: dict) -> str:
+    norm = result.get("norm", "speaker")
+    if norm == "speaker":
+        return ""
+    from crnn.analysis.baselines import NORM_WORDS  # scikit-learn, only for a control baseline
+
+    return f", {NORM_WORDS[norm]}"
 
 
 def build_report(

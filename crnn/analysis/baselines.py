@@ -114,6 +114,12 @@ NORM_WORDS = {"speaker": "speaker z-score", "training": "z-score with the traini
 NORMS = tuple(NORM_WORDS)
 
 
+def check_norm(norm: str) -> None:
+    """CrnnError unless ``norm`` names a normalisation of the functionals ("speaker" or "training")."""
+    if norm not in NORMS:
+        raise CrnnError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMS)}")
+
+
 def standardise(X: dict[str, np.ndarray], speakers: dict[str, Sequence[str]], norm: str = "speaker") -> dict:
     """Every partition of X ({name: (n, D)}) z-scored, the SVMs' input.
 
@@ -124,8 +130,7 @@ def standardise(X: dict[str, np.ndarray], speakers: dict[str, Sequence[str]], no
     per-utterance normalisation can (a control for what speaker
     standardisation gives the SVM).
     """
-    if norm not in NORMS:
-        raise CrnnError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMS)}")
+    check_norm(norm)
     if norm == "speaker":
         return {name: speaker_z(X[name], speakers[name]) for name in X}
     scaler = StandardScaler().fit(np.asarray(X["train"], np.float64))  # a constant feature keeps scale 1

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from crnn.analysis.baselines import (
-    C_GRID, FEATURE_SETS, KERNELS, NORM_WORDS, NORMS, check_feature_set, functionals, loso_scores, speaker_z, standardise,
+    C_GRID, FEATURE_SETS, KERNELS, NORM_WORDS, check_feature_set, check_norm, functionals, loso_scores, speaker_z, standardise,
     tune_svms,
 )
 from crnn.analysis.evaluate import noisy_waves
@@ -136,8 +136,7 @@ def run_baseline(
     if split == "loso" and norm != "speaker":
         raise CrnnError("leave-one-speaker-out is scored with speaker standardisation only")
     check_feature_set(features)
-    if norm not in NORMS:
-        raise CrnnError(f"unknown normalisation {norm!r}; use one of {', '.join(NORMS)}")
+    check_norm(norm)
     start = time.monotonic()
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     speakers = speaker_split(corpus, seed=seed)

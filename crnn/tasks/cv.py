@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crnn.analysis.baselines import KERNELS, NORM_WORDS, svm_predict, tune_svms
+from crnn.analysis.baselines import KERNELS, NORM_WORDS, check_norm, svm_predict, tune_svms
 from crnn.analysis.evaluate import per_speaker_ua
 from crnn.analysis.metrics import unweighted_accuracy
 from crnn.core.cache import Progress
@@ -55,6 +55,7 @@ def cv_baseline(
     ``norm`` as in :func:`crnn.tasks.baselines.run_baseline`.
     """
     check_feature_set(features)
+    check_norm(norm)  # before minutes of feature extraction
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     folds = [_fold_baseline(corpus, fold, features, cache_dir, progress, norm)
              for fold in cv_folds(corpus, N_FOLDS, seed)]  # fmt: skip

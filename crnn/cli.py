@@ -134,7 +134,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from crnn.tasks.baselines import run_baseline
     from crnn.tasks.cv import cv_baseline
 
-    if args.split == "cv":
+    if (args.features == "embedding") != (args.model is not None):
+        raise CrnnError("--model goes with --features embedding, and --features embedding needs --model")
+    if args.features == "embedding":
+        from crnn.tasks.embedding_svm import embedding_baseline
+
+        result = embedding_baseline(args.model, args.corpus, split=args.split, out=args.out, norm=args.norm)
+    elif args.split == "cv":
         result = cv_baseline(args.features, args.corpus, seed=args.seed, out=args.out, norm=args.norm)
     else:
         result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out,
@@ -288,7 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+")
 
     p = add("baseline", cmd_baseline, "openSMILE functionals + SVM baseline")
-    p.add_argument("--features", choices=["egemaps", "compare"], required=True)
+    p.add_argument("--features", choices=["egemaps", "compare", "embedding"], required=True,
+                   help="openSMILE functionals, or embedding: a trained network's recurrent output (--model) "
+                        "through the same standardisation and SVM")
+    p.add_argument("--model", default=None, help="with --features embedding: a checkpoint name or folder "
+                   "(with --split cv, its five fold checkpoints NAME_cv0..4)")
     p.add_argument("--corpus", required=True)
     p.add_argument("--split", choices=["tvt", "loso", "cv"], default="tvt",
                    help="tvt: the networks' split; loso: adds leave-one-speaker-out; cv: the five CV folds")

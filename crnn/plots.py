@@ -144,7 +144,8 @@ def confusion_figure(report: dict, *, label_format: LabelFormat = str) -> go.Fig
 def results_figure(rows: Sequence[dict]) -> go.Figure:
     """Test UA of :func:`crnn.tasks.report.results_rows`: bars per model (clean, noisy), dashed lines for baselines (clean).
 
-    A baseline is drawn with the kernel chosen on its validation speakers (rows without "best" are all drawn).
+    An openSMILE baseline is drawn with the kernel chosen on its validation speakers (rows without "best" are
+    all drawn); an SVM on a network's embedding is not drawn.
     """
     models = [r for r in rows if r["kind"] == "model"]
     fig = go.Figure()
@@ -152,7 +153,8 @@ def results_figure(rows: Sequence[dict]) -> go.Figure:
         fig.add_trace(go.Bar(x=[r.get("label", r["name"]) for r in models], y=[r[key] for r in models], name=name,
                              marker_color=colour))
     names = [r.get("label", r["name"]) for r in models]
-    lines = [r for r in rows if r["kind"] == "baseline" and r["ua_clean"] is not None and r.get("best", True)]
+    lines = [r for r in rows if r["kind"] == "baseline" and r["ua_clean"] is not None and r.get("best", True)
+             and not r.get("network")]  # the openSMILE SVMs; a network's embedding + SVM stays in the table
     for k, row in enumerate(lines):
         fig.add_trace(go.Scatter(x=[names[0], names[-1]] if names else [0, 1], y=[row["ua_clean"]] * 2, mode="lines",
                                  name=f"{row['input']} {row['name']} (clean)", hoverinfo="name+y",

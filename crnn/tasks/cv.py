@@ -34,14 +34,22 @@ FOLD_NAME = re.compile(r"^(?P<run>.+)_cv(?P<fold>\d)$")
 def _fold_baseline(corpus: Corpus, fold: dict, features: str, cache_dir, progress, norm: str) -> dict:
     parts = {name: partition(corpus, fold[name]) for name in PARTS}
     Z, y, _ = _standardised(corpus, parts, features, cache_dir, progress, norm)
-    svm = tune_svms(Z, y, corpus.labels)
+    return fold_result(Z, y, corpus.labels, [u.speaker for u in parts["test"]], fold["test"])
+
+
+def fold_result(Z: dict, y: dict, labels, utterance_speakers: list[str], test_speakers: list[str]) -> dict:
+    """One fold of an SVM baseline: kernel and C chosen on validation, then UA and per-speaker UA, clean and noisy.
+
+    ``Z`` and ``y`` as :func:`crnn.analysis.baselines.tune_svms` takes them;
+    ``utterance_speakers`` names the speaker of every test utterance.
+    """
+    svm = tune_svms(Z, y, labels)
     best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
-    speakers = [u.speaker for u in parts["test"]]
-    result = {"kernel": best, "C": svm[best]["C"], "test_speakers": fold["test"]}
+    result = {"kernel": best, "C": svm[best]["C"], "test_speakers": test_speakers}
     for condition, key in (("clean", "test"), ("noisy", "noisy")):
         predicted = list(svm_predict(best, svm[best]["C"], Z["train"], y["train"], Z[key]))
         result[condition] = {"ua": unweighted_accuracy(y[key], predicted),
-                             "per_speaker_ua": per_speaker_ua(y[key], predicted, speakers)}  # fmt: skip
+                             "per_speaker_ua": per_speaker_ua(y[key], predicted, utterance_speakers)}  # fmt: skip
     return result
 
 
@@ -67,9 +75,11 @@ def cv_baseline(
 
 
 def svm_name(result: dict) -> str:
-    """How a CV baseline is named in the table: "SVM, compare", or "SVM, compare (z-score with ...)"."""
+    """How a CV baseline is named in the table: "SVM, compare", "SVM on cblstm's embedding", each with
+    " (z-score with ...)" unless speaker-standardised."""
     norm = result.get("norm", "speaker")
-    return f"SVM, {result['features']}" + ("" if norm == "speaker" else f" ({NORM_WORDS[norm]})")
+    name = f"SVM on {result['model']}'s embedding" if result["features"] == "embedding" else f"SVM, {result['features']}"
+    return name + ("" if norm == "speaker" else f" ({NORM_WORDS[norm]})")
 
 
 def _network_runs(root: Path) -> dict[str, list[dict]]:
@@ -120,20 +130,22 @@ def cv_rows(root: str | os.PathLike | None = None, baselines: dict | None = None
     for run, cards in sorted(runs.items()):
         folds = [{c: card["metrics"]["test"][c] for c in ("clean", "noisy")} for card in cards]
         rows.append(_summary(run, "network", folds))
-    for key, result in (baselines or {}).items():
-        if key.endswith("_cv") and result.get("scheme") == "cv":
-            rows.append(_summary(svm_name(result), "baseline", result["folds"]) | {"norm": result.get("norm", "speaker")})
+    stored = [r for key, r in (baselines or {}).items() if key.endswith("_cv") and r.get("scheme") == "cv"]
+    for kind in ("embedding", "baseline"):  # a network's embedding + SVM is compared with the SVMs, not one of them
+        rows += [_summary(svm_name(r), kind, r["folds"]) | {"norm": r.get("norm", "speaker")}
+                 for r in stored if (r["features"] == "embedding") == (kind == "embedding")]  # fmt: skip
     return compare_with_svms(rows)
 
 
 def compare_with_svms(rows: list[dict]) -> list[dict]:
-    """Each network row gains paired tests against the best SVM and against the best training-norm SVM."""
+    """Each network (and network embedding + SVM) row gains paired tests against the best openSMILE SVM and
+    against the best training-norm one."""
     svms = [r for r in rows if r["kind"] == "baseline"]
     best = max(svms, key=lambda r: r["clean"]["mean"], default=None)
     # the control: the best SVM normalised with training statistics only, the information one new clip has
     single_clip = max((r for r in svms if r["norm"] == "training"), key=lambda r: r["clean"]["mean"], default=None)
     for row in rows:
-        if row["kind"] != "network":
+        if row["kind"] == "baseline":
             continue
         for key, svm in (("vs_best_svm", best), ("vs_training_norm_svm", single_clip)):
             if svm is not None:

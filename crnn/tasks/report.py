@@ -92,7 +92,9 @@ def results_rows(
     0-1, None if unknown), "corpus" and "test_speakers" (what was tested).
     Model rows add "model" (registry name), "family", "parameters", "epochs",
     "seconds" and "path"; baseline rows add "kernel", "C", "feature_set",
-    "n_features" and "best" (the kernel chosen on validation). Checkpoints
+    "n_features", "best" (the kernel chosen on validation) and "network" (the
+    checkpoint whose embedding the SVM classifies, :mod:`crnn.tasks.embedding_svm`;
+    None for openSMILE functionals, only the best kernel is listed for an embedding). Checkpoints
     come in registry order; folders whose card cannot be read are left out.
     ``baselines`` as in :func:`build_report`; ``[]`` leaves them out.
     """
@@ -120,17 +122,20 @@ def results_rows(
             "path": entry["path"],
         })  # fmt: skip
     for result in _baseline_results(baselines, root):
+        embedding = result.get("features") == "embedding"
         for kernel, svm in result["svm"].items():
+            if embedding and kernel != result.get("best"):
+                continue  # a network's embedding + SVM: the kernel chosen on validation is enough
             test = svm.get("test") or {}
             rows.append({
-                "kind": "baseline", "name": f"SVM {kernel}, C={svm['C']:g}", "paper": "001 (baseline)",
-                "input": f"{result['feature_set']} ({result['n_features']})" + _norm_words(result), "training": "clean",
+                "kind": "baseline", "name": f"SVM {kernel}, C={svm['C']:g}", "paper": result.get("paper", "001 (baseline)"),
+                "input": f"{result['feature_set']} ({result['n_features']})" + _norm_words(result), "training": result.get("training", "clean"),
                 "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
                 "corpus": (result.get("corpus") or {}).get("name"),
                 "test_speakers": list((result.get("split") or {}).get("test", [])),
                 "kernel": kernel, "C": svm["C"], "feature_set": result["feature_set"],
                 "n_features": result["n_features"], "best": kernel == result.get("best"),
-                "norm": result.get("norm", "speaker"),
+                "norm": result.get("norm", "speaker"), "network": result.get("model") if embedding else None,
             })  # fmt: skip
     return rows
 

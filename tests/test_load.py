@@ -26,8 +26,26 @@ def test_one_session_for_a_few_seconds_uploads_switches_pages_and_samples_memory
     lat = result["upload_to_prediction_s"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["max"]
     assert result["server_rss_over_time"] and all(s["mb"] > 50 for s in result["server_rss_over_time"])
+    cpu = result["cpu_s"]
+    assert 0 < cpu["server"] <= cpu["machine_busy"] <= cpu["machine_capacity"] * 1.05
     text = load.load_text(result)
-    assert "p90" in text and "server RSS" in text and "0 errors" in text
+    assert "p90" in text and "server RSS" in text and "0 errors" in text and "server's share" in text
+
+
+def test_cpu_seconds_of_a_busy_process_and_of_the_machine():
+    import os
+    import time
+
+    from crnn.bench import load
+
+    me, machine = load._process_cpu_s(os.getpid()), load._machine_busy_cpu_s()
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # 0.3 s of this process's CPU
+        pass
+    used = load._process_cpu_s(os.getpid()) - me
+    assert 0.25 <= used <= 0.6
+    assert load._machine_busy_cpu_s() - machine >= used - 0.05
+    assert load._process_cpu_s(2**22 + 1) is None  # above the kernel's pid limit: no such process
 
 
 def test_the_load_test_refuses_no_sessions():

@@ -10,8 +10,10 @@ maximum number of rounds) and nothing but the loopback address is reached.
 
 Reported: errors (a step that timed out or a page that shows an exception),
 upload → prediction p50, p90 and max (goal: p90 ≤ 4 s for 8 sessions on 2
-cores), and the server's resident memory over time (read from /proc; goal:
-≤ 2 GB and flat over the last two minutes).
+cores), the server's resident memory over time (read from /proc; goal:
+≤ 2 GB and flat over the last two minutes), and the CPU time the server and
+the whole machine used while measured: on a small machine the browsers
+compete with the server, and this says how much of the wait is the app's.
 """
 
 from __future__ import annotations
@@ -49,6 +51,25 @@ def _rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used so far, None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15 of stat
+
+
+def _machine_busy_cpu_s() -> float | None:
+    """CPU seconds every core of the machine has spent busy (not idle, not waiting for I/O) since boot."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already counted in user
 
 
 def _server_pid(port: int) -> int | None:
@@ -153,6 +174,7 @@ class _RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every_s, self.samples, self.t_zero = pid, every_s, [], time.perf_counter()
         self.halt = threading.Event()
+        self.cpu_at_zero = self.cpu_s()
 
     def run(self) -> None:
         while not self.halt.is_set():
@@ -164,15 +186,22 @@ class _RssSampler(threading.Thread):
         if mb is not None:
             self.samples.append({"t_s": round(time.perf_counter() - self.t_zero, 1), "mb": round(mb, 1)})
 
+    def cpu_s(self) -> tuple[float | None, float | None]:
+        """(server, whole machine busy) CPU seconds so far."""
+        return _process_cpu_s(self.pid) if self.pid is not None else None, _machine_busy_cpu_s()
+
     def restart(self) -> None:
         self.t_zero = time.perf_counter()
         self.samples.clear()
+        self.cpu_at_zero = self.cpu_s()
 
     def stop(self) -> float:
         """Stop, take a last sample and return the seconds since :meth:`restart`."""
         self.halt.set()
         self.join(timeout=self.every_s + 1)
         self.add()
+        self.cpu_used = tuple(None if a is None or b is None else round(b - a, 1)
+                              for a, b in zip(self.cpu_at_zero, self.cpu_s(), strict=True))
         return time.perf_counter() - self.t_zero
 
 
@@ -213,7 +242,14 @@ def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: fl
     for n, thread in enumerate(threads):
         if thread.is_alive():
             results[n]["errors"].append(f"session {n}: still running when the load test ended")
-    return _summary(sessions, minutes, trained, results, sampler.samples, wall)
+    return _summary(sessions, minutes, trained, results, sampler.samples, wall) | {"cpu_s": _cpu_summary(*sampler.cpu_used, wall)}
+
+
+def _cpu_summary(server: float | None, machine: float | None, wall: float) -> dict:
+    """CPU seconds used while measured by the server and by the whole machine (browsers, server, anything else)."""
+    cores = os.cpu_count() or 1
+    return {"server": server, "machine_busy": machine, "machine_capacity": round(wall * cores, 1), "cores": cores,
+            "server_share_of_busy": round(server / machine, 3) if server is not None and machine else None}
 
 
 def _summary(sessions: int, minutes: float, trained: bool, results: list[dict], samples: list[dict], wall: float) -> dict:
@@ -250,6 +286,14 @@ def load_text(result: dict) -> str:
         f"upload → prediction: p50 {lat['p50']} s, p90 {lat['p90']} s (goal ≤ {lat['goal_p90']:g} s), max {lat['max']} s",
         f"server RSS: {rss['start']} → {rss['end']} MB, max {rss['max']} MB (goal ≤ {rss['goal_max']} MB), "
         f"range over the last 2 min {rss['last_2_min_range']} MB",
+        _cpu_text(result["cpu_s"]),
         "server RSS over time (s: MB): " + ", ".join(f"{s['t_s']:g}: {s['mb']:.0f}" for s in result["server_rss_over_time"]),
     ]
     return "\n".join(lines)
+
+
+def _cpu_text(cpu: dict) -> str:
+    share = cpu["server_share_of_busy"]
+    return (f"CPU while measured: server {cpu['server']} s, whole machine busy {cpu['machine_busy']} s of "
+            f"{cpu['machine_capacity']} s ({cpu['cores']} cores)"
+            + (f"; the server's share {share:.0%}" if share is not None else ""))

@@ -26,10 +26,11 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-with appkit.releasing_freed_memory():  # the run's temporary arrays go back to the system once the server is idle
-    appkit.sidebar()
-    try:
-        page.run()
-    except Exception:  # Streamlit's rerun/stop signals are BaseExceptions and pass through
-        logging.getLogger("crnn.app").exception("unexpected error on page %s", page.title)
-        st.error("Sorry, this page ran into an unexpected problem. Try another clip or model; the rest of the app still works.")
+appkit.sidebar()
+try:
+    page.run()
+except Exception:  # Streamlit's rerun/stop signals are BaseExceptions and pass through
+    logging.getLogger("crnn.app").exception("unexpected error on page %s", page.title)
+    st.error("Sorry, this page ran into an unexpected problem. Try another clip or model; the rest of the app still works.")
+finally:
+    appkit.release_freed_memory()  # a run's temporary arrays go back to the system, so the server's RSS stays flat

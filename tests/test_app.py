@@ -679,11 +679,11 @@ def test_page_two_gives_intervals_and_measures_the_random_weights_control(app, m
     assert "random weights: SVM UA" in table.columns
 
 
-def test_a_run_on_an_idle_server_hands_freed_memory_back(app, monkeypatch):
-    from crnn.app import memory
+def test_every_run_hands_freed_memory_back(app, monkeypatch):
+    import crnn.app
 
     calls = []
-    monkeypatch.setattr(memory, "release_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(crnn.app, "release_freed_memory", lambda: calls.append(1) or True)
     app.switch_page("pages/6_zoo.py").run()
     _clean(app, "6_zoo")
     assert calls == [1]

@@ -64,9 +64,9 @@ __all__ += ["calibration", "cell_words", "chance_words", "confidence_words", "de
             "temperature"]
 __all__ += ["NO_SPEECH_WARNING", "no_speech", "warm_default_model"]
 
-from crnn.app.memory import limit_malloc_arenas, releasing_freed_memory  # noqa: E402
+from crnn.app.memory import limit_malloc_arenas, release_freed_memory  # noqa: E402
 
-__all__ += ["limit_malloc_arenas", "releasing_freed_memory"]
+__all__ += ["limit_malloc_arenas", "release_freed_memory"]
 
 from crnn.app.lab import ablation_section, compare_section, whatif_section  # noqa: E402  (the causal lab)
 

@@ -131,7 +131,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from crnn.tasks.baselines import run_baseline
+    from crnn.tasks.baselines import baseline_text, run_baseline
     from crnn.tasks.cv import cv_baseline
 
     if (args.features == "embedding") != (args.model is not None):
@@ -145,7 +145,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     else:
         result = run_baseline(args.features, args.corpus, split=args.split, seed=args.seed, out=args.out,
                               norm=args.norm)
-    _print(result, args.json)
+    _print(result, args.json, baseline_text)
     return 0
 
 

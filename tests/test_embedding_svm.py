@@ -18,6 +18,7 @@ from crnn.plots import results_figure
 from crnn.tasks.cv import cv_rows
 from crnn.tasks.report import results_rows
 from crnn.tasks import embedding_svm
+from crnn.tasks.baselines import baseline_text
 from crnn.tasks.embedding_svm import embedding_baseline
 
 ACTORS = ("01", "02", "03", "04", "05")
@@ -68,6 +69,9 @@ def test_the_embedding_separates_what_the_tones_encode_and_is_stored_beside_the_
     assert result["svm"][result["best"]]["test"]["clean"]["ua"] == 1.0
     stored = json.loads(out.read_text())
     assert stored["compare"] == {"kept": True} and stored["embedding_tiny"]["svm"] == result["svm"]
+    text = baseline_text(result)
+    assert f"{result['best']} C={result['svm'][result['best']]['C']:g} (chosen on validation)" in text
+    assert "test clean 100.0" in text and text.count("(chosen on validation)") == 1
     rows = [r for r in results_rows(tmp_path / "none", baselines=[result]) if r["network"] == "tiny"]
     assert len(rows) == 1 and rows[0]["kernel"] == result["best"] and rows[0]["paper"] == "network + SVM"
     assert rows[0]["training"] == "noisy"  # the network's training condition; the SVM's data are clean
@@ -85,6 +89,7 @@ def test_folds_each_embed_with_their_own_model_and_join_the_cv_table(corpus, tmp
     for fold, actor in zip(result["folds"], ACTORS):
         assert list(fold["clean"]["per_speaker_ua"]) == [actor] == list(fold["noisy"]["per_speaker_ua"])
         assert fold["clean"]["ua"] == 1.0
+    assert "fold 4 (test 05)" in baseline_text(result) and "clean: 100.0 ± 0.0 (mean ± sd over folds)" in baseline_text(result)
     svm = {"features": "compare", "norm": "speaker", "scheme": "cv", "folds": [
         {c: {"ua": 0.9, "per_speaker_ua": {a: 0.9}} for c in ("clean", "noisy")} for a in ACTORS]}
     rows = cv_rows(root=tmp_path / "none", baselines=json.loads(out.read_text()) | {"compare_cv": svm})

@@ -167,3 +167,26 @@ def run_baseline(
     _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
            entry_key(features, norm), result)
     return result
+
+
+def baseline_text(result: dict) -> str:
+    """A stored baseline result (``run_baseline``, ``cv_baseline`` or an embedding baseline) as lines for the terminal."""
+    what = result.get("feature_set") or result["features"]
+    lines = [f"{what}, {NORM_WORDS[result.get('norm', 'speaker')]}, SVM (UA, %)"]
+    if "folds" in result:
+        for k, fold in enumerate(result["folds"]):
+            lines.append(f"  fold {k} (test {', '.join(fold['test_speakers'])}): {fold['kernel']} C={fold['C']:g}, "
+                         f"clean {100 * fold['clean']['ua']:.1f}, noisy {100 * fold['noisy']['ua']:.1f}")
+        for condition in ("clean", "noisy"):
+            uas = [100 * f[condition]["ua"] for f in result["folds"]]
+            lines.append(f"  {condition}: {np.mean(uas):.1f} ± {np.std(uas, ddof=1):.1f} (mean ± sd over folds)")
+        return "\n".join(lines)
+    for kernel, svm in result["svm"].items():
+        chosen = " (chosen on validation)" if kernel == result.get("best") else ""
+        lines.append(f"  {kernel} C={svm['C']:g}{chosen}: validation {100 * svm['validation_ua']:.1f}, test clean "
+                     f"{100 * svm['test']['clean']['ua']:.1f}, noisy {100 * svm['test']['noisy']['ua']:.1f}")
+    loso = result.get("loso")
+    if loso:
+        lines.append(f"  leave-one-speaker-out ({loso['folds']} folds, {loso['kernel']} C={loso['C']:g}): "
+                     f"{100 * loso['ua_mean']:.1f} ± {100 * loso['ua_std']:.1f}")
+    return "\n".join(lines)

@@ -175,6 +175,11 @@ def tune_svms(Z: dict[str, np.ndarray], y: dict[str, Sequence[str]], labels: Seq
     return svm
 
 
+def chosen_kernel(svm: dict[str, dict]) -> str:
+    """The kernel of :func:`tune_svms`'s result with the best validation UA (the first of :data:`KERNELS` on a tie)."""
+    return max(KERNELS, key=lambda k: svm[k]["validation_ua"])
+
+
 def loso_scores(
     Z: np.ndarray,
     speakers: Sequence[str],

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from crnn.analysis.baselines import (
-    C_GRID, FEATURE_SETS, KERNELS, NORM_WORDS, check_feature_set, check_norm, functionals, loso_scores, speaker_z, standardise,
-    tune_svms,
+    C_GRID, FEATURE_SETS, NORM_WORDS, check_feature_set, check_norm, chosen_kernel, functionals, loso_scores, speaker_z,
+    standardise, tune_svms,
 )
 from crnn.analysis.evaluate import noisy_waves
 from crnn.core.cache import Progress, cache_key, file_stamps, load_arrays, save_arrays
@@ -82,10 +82,15 @@ def _standardised(corpus: Corpus, parts: dict[str, list[Utterance]], features: s
     bounds = np.cumsum([0] + [len(parts[name]) for name in PARTS])
     X = {name: X_all[a:b] for name, a, b in zip(PARTS, bounds[:-1], bounds[1:])}
     X["noisy"] = extract_features(corpus, parts["test"], features, noisy=True, cache_dir=cache_dir, progress=progress)
+    return (*standardised_partitions(X, parts, norm), int(X_all.shape[1]))
+
+
+def standardised_partitions(X: dict[str, np.ndarray], parts: dict[str, list[Utterance]], norm: str) -> tuple[dict, dict]:
+    """(Z, y): X of "train", "validation", "test" and "noisy" (the test utterances mixed with noise)
+    standardised (:func:`crnn.analysis.baselines.standardise`), and their emotions."""
     parts = {**parts, "noisy": parts["test"]}
     Z = standardise(X, {name: [u.speaker for u in parts[name]] for name in X}, norm)
-    y = {name: [u.emotion for u in parts[name]] for name in X}
-    return Z, y, int(X_all.shape[1])
+    return Z, {name: [u.emotion for u in parts[name]] for name in X}
 
 
 def _loso(corpus: Corpus, features: str, kernel: str, C: float, cache_dir, progress) -> dict:
@@ -146,7 +151,7 @@ def run_baseline(
             raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
     Z, y, n_features = _standardised(corpus, parts, features, cache_dir, progress, norm)
     svm = tune_svms(Z, y, corpus.labels)
-    best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
+    best = chosen_kernel(svm)
     result = {
         "features": features,
         "feature_set": FEATURE_SETS[features],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crnn.analysis.baselines import KERNELS, NORM_WORDS, check_norm, svm_predict, tune_svms
+from crnn.analysis.baselines import NORM_WORDS, check_norm, chosen_kernel, svm_predict, tune_svms
 from crnn.analysis.evaluate import per_speaker_ua
 from crnn.analysis.metrics import unweighted_accuracy
 from crnn.core.cache import Progress
@@ -44,7 +44,7 @@ def fold_result(Z: dict, y: dict, labels, utterance_speakers: list[str], test_sp
     ``utterance_speakers`` names the speaker of every test utterance.
     """
     svm = tune_svms(Z, y, labels)
-    best = max(KERNELS, key=lambda k: svm[k]["validation_ua"])
+    best = chosen_kernel(svm)
     result = {"kernel": best, "C": svm[best]["C"], "test_speakers": test_speakers}
     for condition, key in (("clean", "test"), ("noisy", "noisy")):
         predicted = list(svm_predict(best, svm[best]["C"], Z["train"], y["train"], Z[key]))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crnn.analysis.baselines import C_GRID, KERNELS, NORM_WORDS, check_norm, standardise, tune_svms
+from crnn.analysis.baselines import C_GRID, NORM_WORDS, check_norm, chosen_kernel, tune_svms
 from crnn.analysis.evaluate import noisy_waves
 from crnn.analysis.representations import module_vectors
 from crnn.core.cache import Progress
@@ -35,7 +35,7 @@ from crnn.core.errors import CrnnError
 from crnn.core.models import REGISTRY
 from crnn.core.noise import NoiseSource
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, _store, entry_key
+from crnn.tasks.baselines import PARTS, _store, entry_key, standardised_partitions
 from crnn.tasks.cv import fold_result
 from crnn.tasks.oof import fold_folders
 from crnn.tasks.probe import module_representations
@@ -65,9 +65,7 @@ def _standardised(model, card: dict, corpus: Corpus, split: dict, norm: str, cac
     if not all(parts.values()):
         raise CrnnError(f"the checkpoint's speaker split leaves a partition of {corpus.name} empty")
     X = _embeddings(model, card, corpus, parts, cache_dir, progress)
-    parts["noisy"] = parts["test"]
-    Z = standardise(X, {name: [u.speaker for u in parts[name]] for name in X}, norm)
-    y = {name: [u.emotion for u in parts[name]] for name in X}
+    Z, y = standardised_partitions(X, parts, norm)
     return Z, y, int(X["train"].shape[1]), [u.speaker for u in parts["test"]]
 
 
@@ -126,7 +124,7 @@ def embedding_baseline(
         svm = tune_svms(Z, y, corpus.labels)
         result = _described(name, card, n_features, norm, corpus) | {
             "split": {k: card["split"][k] for k in PARTS}, "svm": svm,
-            "best": max(KERNELS, key=lambda k: svm[k]["validation_ua"]),
+            "best": chosen_kernel(svm),
         }  # fmt: skip
         key = entry_key(f"embedding_{name}", norm)
     _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", key, result)

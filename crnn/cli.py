@@ -73,6 +73,9 @@ def _epoch_line(event: dict) -> None:
         print(f"epoch {event['epoch']}/{event['max_epochs']}  loss {event['loss']:.3f}  validation UA {event['val_ua']:.3f}"
               f"  best {event['best_ua']:.3f} (epoch {event['best_epoch']})  {event['seconds'] / 60:.1f} min",
               file=sys.stderr, flush=True)
+    elif event.get("event") == "restart":
+        print(f"attempt {event['attempt'] + 1} stayed at chance (best validation UA {event['best_validation_ua']:.3f} "
+              "after early stopping); starting again with another training seed", file=sys.stderr, flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -82,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = train(
         args.model, args.corpus, split=args.split, fold=args.fold, noisy=args.noisy, noise_dir=args.noise_dir,
         out_dir=args.out, seed=args.seed, max_minutes=args.max_minutes, recipe=args.recipe, overrides=args.set or [],
-        overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line, **limits,
+        overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line, restarts=args.restarts, **limits,
     )
     metrics = card.get("metrics", {}).get("test", {})
     _print(
@@ -277,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=None, help="override the recipe's maximum")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
     p.add_argument("--min-epochs", type=int, default=None, help="early stopping counts from this epoch")
+    p.add_argument("--restarts", type=int, default=2,
+                   help="start again with another training seed, at most this often, when early stopping ends a run "
+                        "whose validation UA never left chance (default 2)")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

@@ -687,3 +687,27 @@ def test_every_run_hands_freed_memory_back(app, monkeypatch):
     app.switch_page("pages/6_zoo.py").run()
     _clean(app, "6_zoo")
     assert calls == [1]
+
+
+def test_training_progress_says_when_a_run_restarts_and_starts_a_fresh_curve():
+    from crnn.app.training import training_progress
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def progress(self, value, text):
+            self.calls.append((value, text))
+
+        def line_chart(self, rows, **kwargs):
+            self.calls.append([row["epoch"] for row in rows])
+
+    bar, chart = Recorder(), Recorder()
+    update = training_progress(bar, chart, max_epochs=4)
+    epoch = {"event": "epoch", "val_ua": 0.25, "loss": 2.0}
+    update({**epoch, "epoch": 1})
+    update({**epoch, "epoch": 2})
+    update({"event": "restart", "attempt": 0, "best_validation_ua": 0.25})
+    update({**epoch, "epoch": 1})
+    assert chart.calls == [[1], [1, 2], [1]]
+    assert bar.calls[-1][0] == 0.0 and "starts again" in bar.calls[-1][1]

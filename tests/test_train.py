@@ -122,3 +122,40 @@ def test_global_norm_is_stored_in_the_card_and_restored(corpus, cache, tmp_path,
     model, _ = load_checkpoint(tmp_path / "run")
     assert model.frontend.norm == "global"
     assert model.frontend.ref_mean.tolist() == pytest.approx(card["normalisation"]["mean"], abs=1e-5)
+
+
+def test_a_run_that_stays_at_chance_restarts_with_another_training_seed(corpus, cache, tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    # validation UA is chance (1/4) on the first attempt and clearly above it on the second
+    monkeypatch.setattr("crnn.analysis.train_loop._validate", lambda run: 0.25 if run.attempt == 0 else 0.5)
+    args = dict(max_epochs=5, min_epochs=1, patience=1, batch_size=4, cache_dir=cache, **FAST)
+
+    def crash_in_second_attempt(event):
+        if event["event"] == "epoch" and event["best_ua"] == 0.5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):  # the restart itself survives an interruption
+        train("tiny", corpus, out_dir=tmp_path / "run", progress=crash_in_second_attempt, **args)
+    events = []
+    card = train("tiny", corpus, out_dir=tmp_path / "run", progress=events.append, **args)
+    training = card["training"]
+    assert [e["event"] for e in events if e["event"] == "restart"] == []  # the failed attempt was already recorded
+    assert [(r["attempt"], r["best_validation_ua"], r["epochs"]) for r in training["restarts"]] == [(0, 0.25, 2)]
+    assert training["training_seed"] != card["seed"] == 0
+    assert training["resumed_from_epoch"] == 1 and training["best_validation_ua"] == 0.5
+    assert not resume_dir(tmp_path / "run").exists()
+    assert not resume_dir(tmp_path / "run").with_name(resume_dir(tmp_path / "run").name + ".restarts.json").exists()
+
+
+def test_restarts_are_bounded_and_a_first_attempt_keeps_the_seed(corpus, cache, tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    monkeypatch.setattr("crnn.analysis.train_loop._validate", lambda run: 0.25)  # never leaves chance
+    events = []
+    args = dict(max_epochs=5, min_epochs=1, patience=1, batch_size=4, cache_dir=cache, **FAST)
+    card = train("tiny", corpus, out_dir=tmp_path / "stuck", progress=events.append, restarts=2, **args)
+    restarts = card["training"]["restarts"]
+    assert [r["attempt"] for r in restarts] == [0, 1] and sum(e["event"] == "restart" for e in events) == 2
+    assert len({r["training_seed"] for r in restarts} | {card["training"]["training_seed"]}) == 3
+    assert card["training"]["stopped"] == "early_stopping"
+    plain = train("tiny", corpus, out_dir=tmp_path / "plain", restarts=0, **args)
+    assert plain["training"]["restarts"] == [] and plain["training"]["training_seed"] == plain["seed"]

@@ -42,7 +42,11 @@ from crnn.core.cache import Progress
 from crnn.core.corpora import Corpus
 from crnn.core.defaults import CACHE_DIR, CARD, USER_MODELS_DIR
 from crnn.core.errors import CrnnError
+from crnn.core.fileio import atomic_write_json
 from crnn.core.noise import NoiseSource
+
+CHANCE_MARGIN = 0.02  # validation UA this far above chance, or less, counts as never having left it
+
 
 def _distributed() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) otherwise."""
@@ -85,7 +89,7 @@ def _resolve_norm(model: nn.Module, recipe: Recipe, name: str) -> str:
 
 def _set_up_model(run: Run, model_kwargs: dict | None) -> None:
     recipe, data = run.recipe, run.data
-    torch.manual_seed(run.seed)
+    torch.manual_seed(run.train_seed)
     model = models.build_model(run.name, len(data.labels), **(model_kwargs or {})).to(run.device)
     norm = _resolve_norm(model, recipe, run.name)
     if norm == "global":
@@ -141,7 +145,7 @@ def _fingerprint(run: Run, corpus: Corpus, noise_dir, model_kwargs) -> dict:
         "noise_dir": str(noise_dir) if noise_dir is not None else None, "seed": run.seed,
         "recipe": run.recipe.card(), "world_size": run.world,
         "steps_per_epoch": max(1, n_batches // run.world),
-    }  # fmt: skip
+    } | ({"attempt": run.attempt} if run.attempt else {})  # fmt: skip
 
 
 def train(
@@ -165,6 +169,7 @@ def train(
     state_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     show_bar: bool = True,
+    restarts: int = 2,
     **recipe_settings,
 ) -> dict:
     """Train ``model_name`` (a registry name) on a corpus and write its checkpoint; returns the card.
@@ -178,7 +183,9 @@ def train(
     ``progress`` receives dicts with an "event": "decode", "batch", "epoch"
     (after the epoch's resume state is saved) and "evaluate". ``logdir``
     writes TensorBoard scalars. Running again after an interruption resumes
-    from the last saved epoch.
+    from the last saved epoch. A run that stops early with its validation UA still at chance
+    (:func:`stayed_at_chance`) starts again with another training seed, at most ``restarts`` times; the
+    card's "restarts" lists those attempts.
     """
     rank, world, local_rank = _distributed()
     started_group = world > 1 and not dist.is_initialized()
@@ -188,21 +195,66 @@ def train(
     the_recipe = _recipe(recipe, overrides, recipe_settings)
     out = output_folder(model_name, split, fold, out_dir, overwrite)
     data = load_train_data(corpus_path, split, fold, seed, noisy, cache_dir, progress if rank == 0 else None, rank, world)
-    run = Run(model_name, None, the_recipe, data, out, device, seed, rank, world,
-              noise=NoiseSource(noise_dir, seed=seed) if noisy else None)  # fmt: skip
-    run.report, run.split_scheme, run.fold = (progress if rank == 0 and progress else lambda info: None), split, fold
-    _set_up_model(run, model_kwargs)
-    run.fingerprint = _fingerprint(run, data.corpus, noise_dir, model_kwargs)
-    run.resume_folder = folder = resume_dir(out, state_dir)
-    _try_resume(run, folder)
-    run.budget_s = max_minutes * 60.0 if max_minutes is not None else float("inf")
-    run.writer = _tensorboard(logdir) if logdir is not None and rank == 0 else None
-    try:
-        train_loop(run)
-    finally:
-        if run.writer is not None:
-            run.writer.close()
+    folder = resume_dir(out, state_dir)
+    failed = _failed_attempts(folder)
+    while True:
+        run = Run(model_name, None, the_recipe, data, out, device, seed, rank, world, attempt=len(failed))
+        run.noise = NoiseSource(noise_dir, seed=run.train_seed) if noisy else None
+        run.report, run.split_scheme, run.fold = (progress if rank == 0 and progress else lambda info: None), split, fold
+        _set_up_model(run, model_kwargs)
+        run.fingerprint = _fingerprint(run, data.corpus, noise_dir, model_kwargs)
+        run.resume_folder = folder
+        _try_resume(run, folder)
+        run.budget_s = max_minutes * 60.0 if max_minutes is not None else float("inf")
+        run.writer = _tensorboard(logdir) if logdir is not None and rank == 0 else None
+        try:
+            train_loop(run)
+        finally:
+            if run.writer is not None:
+                run.writer.close()
+        if not (stayed_at_chance(run) and len(failed) < restarts):
+            break
+        failed.append(_attempt_record(run))
+        _restart(run, folder, failed)
+    run.restarts = failed
     return _finish(run, folder, max_minutes, started_group)
+
+
+def stayed_at_chance(run: Run) -> bool:
+    """Whether the run gave up (early stopping) without its best validation UA ever leaving chance.
+
+    Chance is 1/K for the K emotions of the validation speakers; "leaving" means more than
+    :data:`CHANCE_MARGIN` above it. Such a run predicts (nearly) one class: it is restarted with another
+    training seed, a rule that looks at the validation speakers only.
+    """
+    chance = 1.0 / max(1, len(set(run.data.val_emotions)))
+    return run.record["stopped"] == "early_stopping" and run.record["best_ua"] <= chance + CHANCE_MARGIN
+
+
+def _attempts_file(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".restarts.json")
+
+
+def _failed_attempts(folder: Path) -> list[dict]:
+    """The attempts of this run that stayed at chance (kept beside the resume state, so a restart resumes too)."""
+    path = _attempts_file(folder)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def _attempt_record(run: Run) -> dict:
+    record = run.record
+    return {"attempt": run.attempt, "training_seed": run.train_seed, "epochs": record["epoch"],
+            "best_epoch": record["best_epoch"], "best_validation_ua": record["best_ua"]}  # fmt: skip
+
+
+def _restart(run: Run, folder: Path, failed: list[dict]) -> None:
+    """Record the failed attempt and drop its resume state, so the next attempt starts afresh."""
+    if run.rank == 0:
+        atomic_write_json(_attempts_file(folder), failed)
+        shutil.rmtree(folder, ignore_errors=True)
+        run.report({"event": "restart", **failed[-1]})
+    if run.world > 1:
+        dist.barrier()
 
 
 def _recipe(recipe: str | Recipe, overrides: dict | list[str] | None, settings: dict) -> Recipe:
@@ -224,6 +276,7 @@ def _finish(run: Run, resume_folder: Path, max_minutes: float | None, started_gr
     card = write_card(run, max_minutes) if run.rank == 0 else {}
     if run.rank == 0:
         shutil.rmtree(resume_folder, ignore_errors=True)
+        _attempts_file(resume_folder).unlink(missing_ok=True)
     if run.world > 1:
         dist.barrier()
         if run.rank != 0:

@@ -36,6 +36,7 @@ def _training_record(run, max_minutes, eval_seconds: float) -> dict:
         "device": f"{run.device.type} x{run.world}" if run.world > 1 else run.device.type,
         "stopped": record["stopped"], "max_epochs": recipe.max_epochs, "max_minutes": max_minutes,
         "resumed_from_epoch": run.resumed_from, "scheme": run.split_scheme,
+        "training_seed": run.train_seed, "restarts": run.restarts,
         "fold": run.fold, "recipe": recipe.card(), "optimizer": {"name": recipe.optimizer, "lr": recipe.lr},
         "batch_size": recipe.batch_size * run.world, "patience": recipe.patience, "min_epochs": recipe.min_epochs,
         "loss": "class-weighted cross-entropy" + (f", label smoothing {recipe.label_smoothing}" if recipe.label_smoothing else ""),

@@ -62,8 +62,18 @@ class Run:
     split_scheme: str = "tvt"
     fold: int | None = None
     budget_s: float = float("inf")
+    attempt: int = 0
+    restarts: list = field(default_factory=list)
     session_start: float = field(default_factory=time.monotonic)
     earlier_s: float = 0.0
+
+    @property
+    def train_seed(self) -> int:
+        """The seed of initialisation, batches, crops and noise: ``seed`` itself on a first attempt, a derived
+        seed on a restart (the split keeps ``seed``)."""
+        if self.attempt == 0:
+            return self.seed
+        return int(np.random.SeedSequence([self.seed, self.attempt]).generate_state(1)[0] % 2**31)
 
     def spent(self) -> float:
         """Training seconds so far, over this and all earlier (interrupted) sessions."""
@@ -89,12 +99,12 @@ def _epoch_batches(run: Run, epoch: int) -> tuple[list[np.ndarray], list[float]]
     recipe = run.recipe
     speeds = [1.0] * n
     if recipe.speed:
-        speeds = list(np.random.default_rng([run.seed, epoch, 7]).choice(recipe.speed, n))
+        speeds = list(np.random.default_rng([run.train_seed, epoch, 7]).choice(recipe.speed, n))
     if recipe.batching == "length":
         lengths = [len(w) / s for w, s in zip(run.data.train_waves, speeds)]
-        batches = length_batches(lengths, recipe.batch_size, np.random.default_rng([run.seed, epoch]))
+        batches = length_batches(lengths, recipe.batch_size, np.random.default_rng([run.train_seed, epoch]))
     else:
-        order = np.random.default_rng([run.seed, epoch]).permutation(n)  # same on every rank
+        order = np.random.default_rng([run.train_seed, epoch]).permutation(n)  # same on every rank
         batches = [order[i : i + recipe.batch_size] for i in range(0, n, recipe.batch_size)]
     per_rank = max(1, len(batches) // run.world)
     return batches[run.rank :: run.world][:per_rank], speeds
@@ -131,8 +141,8 @@ def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Gener
 def _train_epoch(run: Run, epoch: int) -> tuple[list[float], bool]:
     """One epoch of optimiser steps; returns (losses, whether the time budget ran out)."""
     batches, speeds = _epoch_batches(run, epoch)
-    rng = np.random.default_rng([run.seed, epoch, run.rank])
-    torch.manual_seed(_epoch_seed(run.seed, epoch, run.rank))
+    rng = np.random.default_rng([run.train_seed, epoch, run.rank])
+    torch.manual_seed(_epoch_seed(run.train_seed, epoch, run.rank))
     run.net.train()
     losses: list[float] = []
     for b, index in enumerate(batches):

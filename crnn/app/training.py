@@ -35,6 +35,8 @@ def _status(event: dict) -> str:
         return f"Reading the audio: {event['done']} of {event['total']} files"
     if kind == "batch":
         return f"Epoch {event['epoch']}: batch {event['batch']} of {event['batches']}, loss {event['loss']:.3f}"
+    if kind == "restart":
+        return "The model stayed at chance level, so training starts again with another random seed…"
     return "Testing the best epoch on unseen speakers…"
 
 
@@ -53,6 +55,9 @@ def training_progress(bar: Any, chart: Any, max_epochs: int) -> Progress:
             chart.line_chart(history, x="epoch", y=["validation UA", "training loss"])
         elif kind == "evaluate":
             show({**event, "done": 1, "total": 1})
+        elif kind == "restart":
+            history.clear()
+            show({**event, "done": 0, "total": 1})
         else:
             show(event)
 

@@ -117,7 +117,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))  # before the first operation creates the thread pool
     failed = False
     results = []
-    for item in predict_files(args.model, args.files):
+    for item in predict_files(args.model, args.files, same_speaker=args.same_speaker):
         if "error" in item:
             print(item["error"], file=sys.stderr)
             failed = True
@@ -126,6 +126,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not args.json:
             top = item["probabilities"][item["label"]]
             print(f"{item['file']}: {item['label']} ({top:.0%})")
+            if "speaker_adapted" in item:
+                adapted = item["speaker_adapted"]
+                print(f"  speaker-adapted: {adapted['label']} ({adapted['probabilities'][adapted['label']]:.0%})")
             for row in item["over_time"]:
                 print(f"  {row['start']:5.1f}-{row['end']:5.1f} s  {row['label']}")
     if args.json:
@@ -297,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: a clip takes a fraction of a second, and more threads only "
                    "spin against each other on a busy machine)")
+    p.add_argument("--same-speaker", action="store_true",
+                   help="the files are clips of one speaker: also give the checkpoint's speaker-adapted prediction "
+                        "(its head from crnn adapt; it needs several clips)")
     p.add_argument("files", nargs="+")
 
     p = add("baseline", cmd_baseline, "openSMILE functionals + SVM baseline")
@@ -355,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from crnn.cli_lab import add_lab_commands
 
-    add_lab_commands(add, _print)  # ablate, whatif, compare
+    add_lab_commands(add, _print)  # ablate, whatif, compare, adapt
 
     p = add("science", cmd_science, "every testable finding of the papers: measured, with intervals, controls, verdicts")
     p.add_argument("--model", default=PAPER_001_MODEL, help="model whose module probes are checked (paper 001)")

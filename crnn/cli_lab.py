@@ -1,4 +1,4 @@
-"""The causal lab's subcommands of ``crnn``: ``ablate``, ``whatif``, ``compare`` (argparse → :mod:`crnn.tasks`).
+"""The lab's subcommands of ``crnn``: ``ablate``, ``whatif``, ``compare``, and ``adapt`` (argparse → :mod:`crnn.tasks`).
 
 Registered by :mod:`crnn.cli` through :func:`add_lab_commands`; errors are
 :class:`crnn.core.errors.CrnnError`, printed by ``crnn.cli.main`` as one line
@@ -45,8 +45,18 @@ def cmd_compare(args: argparse.Namespace, show: Show) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace, show: Show) -> int:
+    from crnn.tasks.adapt import cv_heads_text, cv_speaker_heads, fit_speaker_head, head_text
+
+    if args.split == "cv":
+        show(cv_speaker_heads(args.model, args.corpus), args.json, cv_heads_text)
+    else:
+        show(fit_speaker_head(args.model, args.corpus), args.json, head_text)
+    return 0
+
+
 def add_lab_commands(add: Callable[[str, Callable, str], argparse.ArgumentParser], show: Show) -> None:
-    """Add ``ablate``, ``whatif`` and ``compare`` with cli's ``add(name, func, help)``; ``show`` prints a result."""
+    """Add ``ablate``, ``whatif``, ``compare`` and ``adapt`` with cli's ``add(name, func, help)``; ``show`` prints a result."""
     model = {"default": DEFAULT_MODEL, "help": "shipped model name or checkpoint folder"}
     p = add("ablate", partial(cmd_ablate, show=show), "clamp the LSTM cells that follow a prosodic feature; score without them")
     p.add_argument("--model", **model)
@@ -73,3 +83,10 @@ def add_lab_commands(add: Callable[[str, Callable, str], argparse.ArgumentParser
     p.add_argument("--model", action="append", required=True, help="give twice: --model A --model B")
     p.add_argument("--corpus", default=None, help="corpus folder (default: each checkpoint's probe bundle)")
     p.add_argument("--figure", default=None, help="modules × modules heatmap (.html or .png)")
+
+    p = add("adapt", partial(cmd_adapt, show=show), "fit a checkpoint's speaker-adapted head (crnn predict --same-speaker)")
+    p.add_argument("--model", **model)
+    p.add_argument("--corpus", required=True, help="the corpus the checkpoint was trained on")
+    p.add_argument("--split", choices=["tvt", "cv"], default="tvt",
+                   help="tvt: the checkpoint's own split; cv: a head for each of its five fold checkpoints, "
+                        "compared with the fold networks (mean ± sd, paired test over speakers)")

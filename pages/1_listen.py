@@ -59,6 +59,9 @@ with appkit.friendly("the prediction"):
     else:
         show_prediction(lm, wide=True)
 
+with appkit.friendly("the speaker-adapted prediction"):
+    appkit.speaker_section(appkit.current_model(), clip.wave, appkit.emotion_label)
+
 with appkit.friendly("the features"):
     st.subheader("What the network receives")
     st.caption("Top: the sound wave. Middle: log-Mel energies, the input of most models here (dark = quiet, "

@@ -711,3 +711,32 @@ def test_training_progress_says_when_a_run_restarts_and_starts_a_fresh_curve():
     update({**epoch, "epoch": 1})
     assert chart.calls == [[1], [1, 2], [1]]
     assert bar.calls[-1][0] == 0.0 and "starts again" in bar.calls[-1][1]
+
+
+def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(app, models_dir):
+    from crnn.analysis.representations import module_vectors
+    from crnn.analysis.speaker_head import HEAD_FILE, SpeakerAdaptedHead, save_head
+    from crnn.core.checkpoint import load_checkpoint
+
+    folder = models_dir / "fst_cldnn_logmel"
+    model, card = load_checkpoint(folder)
+    width = module_vectors(model, [np.zeros(16000, np.float32)])["rnn"].shape[1]
+    head = SpeakerAdaptedHead(C=1.0)
+    head.classes_ = np.array(LABELS)
+    head.coef_, head.intercept_ = np.zeros((len(LABELS), width)), np.eye(len(LABELS))[LABELS.index("calm")]
+    save_head(head, {"weights_sha256": card["weights_sha256"], "clips_needed": 2}, folder)
+    try:
+        app.run()
+        _clean(app, "1_listen with a speaker head")
+        assert any("2 or more other clips" in e.label for e in app.expander)
+        assert any("1 clip(s) of this speaker so far" in i.value for i in app.info)
+        name, data = _example_bytes()
+        app.file_uploader(key="speaker_clips").set_value(
+            [(name, data, "audio/flac"), ("notes.wav", b"not audio", "audio/wav")]).run()
+        assert len(app.error) == 1 and "notes.wav" in app.error[0].value  # one sentence for the bad file
+        adapted = [m for m in app.metric if "Knowing the speaker (2 clips)" in m.label]
+        assert adapted and adapted[0].value.endswith("calm")  # the head's bias decides
+    finally:
+        (folder / HEAD_FILE).unlink()
+    app.run()
+    assert not any("other clips" in e.label for e in app.expander)

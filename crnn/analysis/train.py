@@ -183,9 +183,8 @@ def train(
     ``progress`` receives dicts with an "event": "decode", "batch", "epoch"
     (after the epoch's resume state is saved) and "evaluate". ``logdir``
     writes TensorBoard scalars. Running again after an interruption resumes
-    from the last saved epoch. A run that stops early with its validation UA still at chance
-    (:func:`stayed_at_chance`) starts again with another training seed, at most ``restarts`` times; the
-    card's "restarts" lists those attempts.
+    from the last saved epoch. A run that stops early still at chance (:func:`stayed_at_chance`) starts
+    again with another training seed, at most ``restarts`` times; the card's "restarts" lists them.
     """
     rank, world, local_rank = _distributed()
     started_group = world > 1 and not dist.is_initialized()
@@ -201,23 +200,28 @@ def train(
         run = Run(model_name, None, the_recipe, data, out, device, seed, rank, world, attempt=len(failed))
         run.noise = NoiseSource(noise_dir, seed=run.train_seed) if noisy else None
         run.report, run.split_scheme, run.fold = (progress if rank == 0 and progress else lambda info: None), split, fold
-        _set_up_model(run, model_kwargs)
-        run.fingerprint = _fingerprint(run, data.corpus, noise_dir, model_kwargs)
-        run.resume_folder = folder
-        _try_resume(run, folder)
         run.budget_s = max_minutes * 60.0 if max_minutes is not None else float("inf")
-        run.writer = _tensorboard(logdir) if logdir is not None and rank == 0 else None
-        try:
-            train_loop(run)
-        finally:
-            if run.writer is not None:
-                run.writer.close()
+        _attempt(run, folder, model_kwargs, noise_dir, logdir)
         if not (stayed_at_chance(run) and len(failed) < restarts):
             break
         failed.append(_attempt_record(run))
         _restart(run, folder, failed)
     run.restarts = failed
     return _finish(run, folder, max_minutes, started_group)
+
+
+def _attempt(run: Run, folder: Path, model_kwargs: dict | None, noise_dir, logdir) -> None:
+    """Build the model, resume this attempt where it stopped (if it did), and train it to its end."""
+    _set_up_model(run, model_kwargs)
+    run.fingerprint = _fingerprint(run, run.data.corpus, noise_dir, model_kwargs)
+    run.resume_folder = folder
+    _try_resume(run, folder)
+    run.writer = _tensorboard(logdir) if logdir is not None and run.rank == 0 else None
+    try:
+        train_loop(run)
+    finally:
+        if run.writer is not None:
+            run.writer.close()
 
 
 def stayed_at_chance(run: Run) -> bool:

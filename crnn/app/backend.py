@@ -169,3 +169,16 @@ def train(name: str, corpus: Any, out_dir: os.PathLike, *, noisy: bool, max_epoc
 
     return run(name, corpus, noisy=noisy, out_dir=out_dir, max_epochs=max_epochs, max_minutes=max_minutes,
                progress=progress, show_bar=False)
+
+
+def speaker_head(folder: Any, weights_sha256: str | None) -> tuple | None:
+    """(head, record) of a checkpoint's speaker-adapted head, or None (:func:`crnn.analysis.speaker_head.load_head`)."""
+    from crnn.analysis.speaker_head import load_head
+
+    return load_head(folder, weights_sha256)
+
+
+def speaker_probabilities(model: Any, head: Any, waves: Sequence[np.ndarray]) -> np.ndarray:
+    from crnn.analysis.speaker_head import speaker_probabilities as run
+
+    return run(model, head, waves)

@@ -74,9 +74,14 @@ def cv_baseline(
     return result
 
 
+NETWORK_FEATURES = ("embedding", "speaker_head")  # stored CV results built on a network's embedding
+
+
 def svm_name(result: dict) -> str:
     """How a CV baseline is named in the table: "SVM, compare", "SVM on cblstm's embedding", each with
     " (z-score with ...)" unless speaker-standardised."""
+    if result["features"] == "speaker_head":
+        return f"{result['model']} + speaker-adapted head"
     norm = result.get("norm", "speaker")
     name = f"SVM on {result['model']}'s embedding" if result["features"] == "embedding" else f"SVM, {result['features']}"
     return name + ("" if norm == "speaker" else f" ({NORM_WORDS[norm]})")
@@ -131,9 +136,11 @@ def cv_rows(root: str | os.PathLike | None = None, baselines: dict | None = None
         folds = [{c: card["metrics"]["test"][c] for c in ("clean", "noisy")} for card in cards]
         rows.append(_summary(run, "network", folds))
     stored = [r for key, r in (baselines or {}).items() if key.endswith("_cv") and r.get("scheme") == "cv"]
-    for kind in ("embedding", "baseline"):  # a network's embedding + SVM is compared with the SVMs, not one of them
+    # a network's embedding with a speaker's statistics (SVM or speaker-adapted head) is compared with the SVMs,
+    # never counted as one
+    for kind in ("embedding", "baseline"):
         rows += [_summary(svm_name(r), kind, r["folds"]) | {"norm": r.get("norm", "speaker")}
-                 for r in stored if (r["features"] == "embedding") == (kind == "embedding")]  # fmt: skip
+                 for r in stored if (r["features"] in NETWORK_FEATURES) == (kind == "embedding")]  # fmt: skip
     return compare_with_svms(rows)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from crnn.analysis.baselines import C_GRID, NORM_WORDS, check_norm, chosen_kernel, tune_svms
 from crnn.analysis.evaluate import noisy_waves
 from crnn.analysis.representations import module_vectors
+from crnn.analysis.speaker_head import MODULE
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint, resolve_model
 from crnn.core.corpora import Corpus, read_corpus
@@ -40,10 +41,9 @@ from crnn.tasks.cv import fold_result
 from crnn.tasks.oof import fold_folders
 from crnn.tasks.probe import module_representations
 
-MODULE = "rnn"  # the recurrent output every model has; at least as good as "mlp" on the seed-0 validation actors
 
 
-def _embeddings(model, card: dict, corpus: Corpus, parts: dict, cache_dir, progress) -> dict[str, np.ndarray]:
+def partition_embeddings(model, card: dict, corpus: Corpus, parts: dict, cache_dir, progress) -> dict[str, np.ndarray]:
     """{"train", "validation", "test", "noisy"}: the (n, D) embeddings of each partition's utterances."""
     reps = module_representations(model, corpus, checkpoint_hash=card.get("weights_sha256"), cache_dir=cache_dir,
                                   progress=progress)  # fmt: skip
@@ -64,7 +64,7 @@ def _standardised(model, card: dict, corpus: Corpus, split: dict, norm: str, cac
     parts = {name: partition(corpus, split[name]) for name in PARTS}
     if not all(parts.values()):
         raise CrnnError(f"the checkpoint's speaker split leaves a partition of {corpus.name} empty")
-    X = _embeddings(model, card, corpus, parts, cache_dir, progress)
+    X = partition_embeddings(model, card, corpus, parts, cache_dir, progress)
     Z, y = standardised_partitions(X, parts, norm)
     return Z, y, int(X["train"].shape[1]), [u.speaker for u in parts["test"]]
 

@@ -1,0 +1,77 @@
+"""Page 1's speaker-adapted prediction: the clip judged against other clips of the same person.
+
+Shown only for a model whose checkpoint has a usable speaker-adapted head
+(``crnn adapt``); the number of clips it needs comes from that head's record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from crnn.app import backend
+from crnn.app.frame import show_error
+from crnn.app.models import LoadedModel
+from crnn.app.state import MAX_CLIP_SECONDS, MAX_UPLOAD_MB, UPLOAD_TYPES
+from crnn.core.audio import load_audio
+from crnn.core.errors import CrnnError
+
+MAX_SPEAKER_CLIPS = 60  # a speaker's clips beyond this add little to the statistics and cost time
+
+
+def usable_head(lm: LoadedModel) -> tuple | None:
+    """(head, record) when the model's head exists, names the model's emotions and helps with some number of clips."""
+    found = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
+    if found is None or found[1].get("clips_needed") is None or list(found[0].classes_) != lm.labels:
+        return None
+    return found
+
+
+def decoded_uploads(uploads: list[Any]) -> tuple[list[np.ndarray], list[str]]:
+    """The uploads' waveforms, and one sentence for each file that could not be used."""
+    waves, problems = [], []
+    for upload in uploads[:MAX_SPEAKER_CLIPS]:
+        try:
+            waves.append(load_audio(upload.getvalue(), max_seconds=MAX_CLIP_SECONDS, name=upload.name))
+        except CrnnError as exc:
+            problems.append(str(exc))
+    return waves, problems
+
+
+def adapted_prediction(lm: LoadedModel, head: Any, wave: np.ndarray, others: list[np.ndarray]) -> dict:
+    """{"label", "probabilities"} of ``wave`` from the head, the speaker's statistics taken from it and ``others``."""
+    with lm.lock:
+        p = backend.speaker_probabilities(lm.model, head, [np.asarray(wave), *others])[0]  # (K,)
+    labels = [str(c) for c in head.classes_]
+    return {"label": labels[int(p.argmax())], "probabilities": {k: float(q) for k, q in zip(labels, p)}}
+
+
+def speaker_section(lm: LoadedModel, wave: np.ndarray, emotion_label) -> None:
+    """The expander of page 1: upload other clips of the speaker, see the speaker-adapted prediction."""
+    found = usable_head(lm)
+    if found is None:
+        return
+    head, record = found
+    needed = int(record["clips_needed"])
+    with st.expander(f"👥 Know the speaker? Upload {needed} or more other clips of the same person"):
+        st.caption(
+            "People differ in how high, loud and fast they speak. With several clips of one person, the model can "
+            "judge this clip against that person's usual voice: its internal summary of each clip is compared with "
+            f"the person's average (a speaker-adapted head, fitted with `crnn adapt`). It needs at least {needed} "
+            "clips in all, a number chosen on the validation speakers. These probabilities are not calibrated."
+        )
+        uploads = st.file_uploader("Other clips of the same speaker", type=UPLOAD_TYPES, accept_multiple_files=True,
+                                   key="speaker_clips", max_upload_size=MAX_UPLOAD_MB)  # fmt: skip
+        waves, problems = decoded_uploads(uploads or [])
+        for problem in problems:
+            show_error(problem)
+        if len(waves) + 1 < needed:
+            st.info(f"{len(waves) + 1} clip(s) of this speaker so far (this one included); {needed} are needed.")
+            return
+        result = adapted_prediction(lm, head, wave, waves)
+        st.metric(f"Knowing the speaker ({len(waves) + 1} clips), model **{lm.name}** hears",
+                  emotion_label(result["label"]), border=True)  # fmt: skip
+        st.plotly_chart(backend.probability_figure(result["probabilities"], height=220, label_format=emotion_label),
+                        key=f"speaker_probs_{lm.key}")  # fmt: skip

@@ -60,7 +60,7 @@ with appkit.friendly("the prediction"):
         show_prediction(lm, wide=True)
 
 with appkit.friendly("the speaker-adapted prediction"):
-    appkit.speaker_section(appkit.current_model(), clip.wave, appkit.emotion_label)
+    appkit.speaker_section(appkit.current_model(), clip, appkit.emotion_label)
 
 with appkit.friendly("the features"):
     st.subheader("What the network receives")

@@ -182,3 +182,21 @@ def speaker_probabilities(model: Any, head: Any, waves: Sequence[np.ndarray]) ->
     from crnn.analysis.speaker_head import speaker_probabilities as run
 
     return run(model, head, waves)
+
+
+def decode_files(paths: Sequence[str]) -> list[np.ndarray]:
+    """The recordings at ``paths``, trimmed and decoded through the on-disk cache; unreadable ones left out."""
+    from crnn.core.data import load_waves
+
+    waves, _ = load_waves(list(paths))
+    return [w for w in waves if w is not None]
+
+
+def speaker_recordings(corpus: Any, filename: str) -> tuple[str, list[str]] | None:
+    """(speaker, paths of that speaker's other recordings) for the recording of ``corpus`` called ``filename``."""
+    from pathlib import Path
+
+    match = next((u for u in corpus.utterances if Path(u.path).name == filename), None)
+    if match is None:
+        return None
+    return match.speaker, [str(u.path) for u in corpus.utterances if u.speaker == match.speaker and u.path != match.path]

@@ -37,6 +37,12 @@ def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
+def speaker_recordings(folder: str, filename: str) -> tuple[str, list[str]] | None:
+    """(speaker, paths of the speaker's other recordings) for the corpus recording called ``filename``, or None."""
+    return backend.speaker_recordings(backend.read_corpus(folder), filename)
+
+
+@st.cache_data(max_entries=8, ttl=600, show_spinner="Reading the corpus folder…")
 def corpus_summary(folder: str) -> dict:
     """Counts of a corpus folder (format, utterances, speakers, labels); CorpusError if it leads outside the roots."""
     return backend.describe_corpus(backend.read_corpus(folder))

@@ -2,19 +2,23 @@
 
 Shown only for a model whose checkpoint has a usable speaker-adapted head
 (``crnn adapt``); the number of clips it needs comes from that head's record.
+The other clips are uploads, or, when the clip is a recording of the corpus at
+hand (a shipped example of RAVDESS, say), that speaker's other recordings.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from crnn.app import backend
+from crnn.app import backend, cached
+from crnn.app.corpus import corpus_root, current_corpus
 from crnn.app.frame import show_error
 from crnn.app.models import LoadedModel
-from crnn.app.state import MAX_CLIP_SECONDS, MAX_UPLOAD_MB, UPLOAD_TYPES
+from crnn.app.state import MAX_CLIP_SECONDS, MAX_UPLOAD_MB, UPLOAD_TYPES, Clip
 from crnn.core.audio import load_audio
 from crnn.core.errors import CrnnError
 
@@ -48,25 +52,48 @@ def adapted_prediction(lm: LoadedModel, head: Any, wave: np.ndarray, others: lis
     return {"label": labels[int(p.argmax())], "probabilities": {k: float(q) for k, q in zip(labels, p)}}
 
 
-def speaker_section(lm: LoadedModel, wave: np.ndarray, emotion_label) -> None:
-    """The expander of page 1: upload other clips of the speaker, see the speaker-adapted prediction."""
+def corpus_clips(lm: LoadedModel, clip: Clip) -> tuple[str, list[str]] | None:
+    """(speaker, paths) of the other recordings of the clip's speaker in the corpus at hand, when the clip is one
+    of its recordings (a corpus clip, or an example that carries the corpus's file name)."""
+    root = corpus_root(lm, current_corpus())
+    if root is None or clip.path is None:
+        return None
+    return cached.speaker_recordings(str(root), Path(clip.path).name)
+
+
+def _corpus_waves(lm: LoadedModel, clip: Clip) -> list[np.ndarray]:
+    found = corpus_clips(lm, clip)
+    if not found:
+        return []
+    speaker, paths = found
+    if not st.toggle(f"Use speaker {speaker}'s other {len(paths)} recordings in the corpus folder", key="speaker_corpus"):
+        return []
+    with st.spinner("Reading the speaker's recordings…"):
+        return backend.decode_files(paths[:MAX_SPEAKER_CLIPS])
+
+
+def speaker_section(lm: LoadedModel, clip: Clip, emotion_label) -> None:
+    """The expander of page 1: other clips of the speaker (uploaded, or from the corpus), the speaker-adapted answer."""
     found = usable_head(lm)
     if found is None:
         return
     head, record = found
+    wave = clip.wave
     needed = int(record["clips_needed"])
-    with st.expander(f"👥 Know the speaker? Upload {needed} or more other clips of the same person"):
+    with st.expander(f"👥 Know the speaker? Judge this clip against {needed - 1} or more other clips of the same person"):
         st.caption(
             "People differ in how high, loud and fast they speak. With several clips of one person, the model can "
             "judge this clip against that person's usual voice: its internal summary of each clip is compared with "
             f"the person's average (a speaker-adapted head, fitted with `crnn adapt`). It needs at least {needed} "
-            "clips in all, a number chosen on the validation speakers. These probabilities are not calibrated."
+            "clips in all, a number chosen on the validation speakers. Upload them, or, for a recording of the "
+            "corpus at hand, use that speaker's other recordings. These probabilities are not calibrated."
         )
         uploads = st.file_uploader("Other clips of the same speaker", type=UPLOAD_TYPES, accept_multiple_files=True,
                                    key="speaker_clips", max_upload_size=MAX_UPLOAD_MB)  # fmt: skip
         waves, problems = decoded_uploads(uploads or [])
         for problem in problems:
             show_error(problem)
+        waves += _corpus_waves(lm, clip)
         if len(waves) + 1 < needed:
             st.info(f"{len(waves) + 1} clip(s) of this speaker so far (this one included); {needed} are needed.")
             return

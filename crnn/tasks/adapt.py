@@ -31,7 +31,7 @@ from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.splits import partition
 from crnn.tasks.baselines import PARTS, _store
-from crnn.tasks.cv import paired_test
+from crnn.tasks.cv import _p, paired_test
 from crnn.tasks.embedding_svm import partition_embeddings
 from crnn.tasks.oof import fold_folders
 
@@ -142,7 +142,7 @@ def cv_heads_text(result: dict) -> str:
         r = result[condition]
         lines.append(f"{condition}: head {r['head']['mean'] * 100:.1f} ± {r['head']['sd'] * 100:.1f} %, network alone "
                      f"{r['network']['mean'] * 100:.1f} ± {r['network']['sd'] * 100:.1f} %; per speaker "
-                     f"{r['paired']['mean_difference'] * 100:+.1f} points (Wilcoxon p = {r['paired']['p']:.3f}, "
+                     f"{r['paired']['mean_difference'] * 100:+.1f} points (Wilcoxon {_p(r['paired']['p'])}, "
                      f"{r['paired']['speakers']} speakers)")
     return "\n".join(lines)
 

@@ -223,18 +223,25 @@ def _attempt(run: Run, folder: Path, model_kwargs: dict | None, noise_dir, logdi
 
 
 def stayed_at_chance(run: Run) -> bool:
-    """Whether the run gave up (early stopping) without its best validation UA ever rising clearly above chance.
+    """Whether the run gave up (early stopping) without having learned: its training loss never fell below a
+    uniform guess's, or its best validation UA never rose clearly above chance.
 
-    Chance is 1/K for the K emotions of the validation utterances; "clearly" means more than two standard
-    errors of a chance-level accuracy on them, sqrt(p (1 − p) / n) with p = 1/K and n utterances (clean
-    and noisy copies when training with noise): 0.166 for 8 emotions and 256 utterances. Such a run
-    predicts (nearly) one class; it is restarted with another training seed, a rule that looks at the
-    validation speakers only.
+    A uniform guess costs ln K in cross-entropy (K training emotions; class weights and label smoothing do
+    not change that); "below" means by more than 0.01. Chance UA is 1/K for the K emotions of the validation
+    utterances, and "clearly above" more than two standard errors of a chance-level accuracy on them,
+    sqrt(p (1 − p) / n) with p = 1/K and n utterances (clean and noisy copies when training with noise):
+    0.166 for 8 emotions and 256 utterances. The weight average of a network stuck at the uniform guess can
+    still wander above that on validation, hence the loss. Such a run is restarted with another training
+    seed; the rule looks at training and validation speakers only.
     """
+    if run.record["stopped"] != "early_stopping":
+        return False
+    losses = [row["loss"] for row in run.record["history"]]
+    uniform = math.log(max(2, len(set(run.data.train_emotions))))
     emotions = run.data.val_emotions
     chance = 1.0 / max(1, len(set(emotions)))
     ceiling = chance + 2.0 * math.sqrt(chance * (1.0 - chance) / max(1, len(emotions)))
-    return run.record["stopped"] == "early_stopping" and run.record["best_ua"] <= ceiling
+    return (bool(losses) and min(losses) >= uniform - 0.01) or run.record["best_ua"] <= ceiling
 
 
 def _attempts_file(folder: Path) -> Path:

@@ -9,6 +9,7 @@ The notebook API (loaded on first use, so ``import crnn`` imports no torch)::
     crnn.explain(model, wave, target="anger")      # attributions over the input features
     crnn.probe(model, "../shared/data/ravdess")    # module probes over a corpus folder
     crnn.read_corpus("../shared/data/ravdess")     # what a corpus folder holds
+    crnn.SpeakerAdaptedHead().fit(X, y, speakers)  # emotion from embeddings z-scored per speaker
 
 Packages, lowest first: ``crnn.core`` (audio, features, models, checkpoints,
 corpora), ``crnn.analysis`` (the analyses), ``crnn.plots``, ``crnn.tasks``
@@ -29,6 +30,7 @@ _API = {
     "cells": "crnn.tasks.api",
     "explain": "crnn.tasks.api",
     "probe": "crnn.tasks.api",
+    "SpeakerAdaptedHead": "crnn.analysis.speaker_head",
 }
 __all__ = ["__version__", *_API]
 

@@ -50,3 +50,24 @@ def test_networks_are_compared_with_the_best_svm_and_with_the_training_norm_cont
     assert net["vs_training_norm_svm"]["clean"]["mean_difference"] == pytest.approx(0.1)
     table = cv_table(rows)
     assert "Δ vs best training-norm SVM, clean (p)" in table and "| -10.0 (p=0.002) | -10.0 (p=0.002) | +10.0 (p=0.002) |" in table
+
+
+def test_restarted_folds_are_named_under_the_table(tmp_path, monkeypatch):
+    import torch
+    from tiny_model import TinyModel, register_tiny
+
+    from crnn.core.checkpoint import save_checkpoint
+
+    register_tiny(monkeypatch)
+    for k in range(5):
+        torch.manual_seed(k)
+        model = TinyModel(2, hidden=4)
+        metrics = {c: {"ua": 0.5, "per_speaker_ua": {f"s{k}": 0.5}} for c in ("clean", "noisy")}
+        restarts = [{"attempt": a, "best_validation_ua": 0.125} for a in range(2 if k == 2 else 0)]
+        card = {"model": "tiny", "model_kwargs": model.config, "labels": ["a", "b"], "metrics": {"test": metrics},
+                "training": {"restarts": restarts}}  # fmt: skip
+        save_checkpoint(model, card, tmp_path / f"tiny_cv{k}")
+    rows = cv_rows(root=tmp_path, baselines={})
+    assert rows[0]["name"] == "tiny" and rows[0]["restarts"] == {2: 2}
+    assert cv_table(rows).endswith("`training.restarts` in the card): tiny fold 2 (2).")
+    assert "restarted" not in cv_table([{**rows[0], "restarts": {}}])

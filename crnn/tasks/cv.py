@@ -134,7 +134,8 @@ def cv_rows(root: str | os.PathLike | None = None, baselines: dict | None = None
     rows = []
     for run, cards in sorted(runs.items()):
         folds = [{c: card["metrics"]["test"][c] for c in ("clean", "noisy")} for card in cards]
-        rows.append(_summary(run, "network", folds))
+        restarts = {k: len((card.get("training") or {}).get("restarts") or []) for k, card in enumerate(cards)}
+        rows.append(_summary(run, "network", folds) | {"restarts": {k: n for k, n in restarts.items() if n}})
     stored = [r for key, r in (baselines or {}).items() if key.endswith("_cv") and r.get("scheme") == "cv"]
     # a network's embedding with a speaker's statistics (SVM or speaker-adapted head) is compared with the SVMs,
     # never counted as one
@@ -182,4 +183,9 @@ def cv_table(rows: list[dict]) -> str:
         cells = [f"{100 * r[c]['mean']:.1f} ± {100 * r[c]['sd']:.1f}" for c in ("clean", "noisy")]
         cells += _tests(r.get("vs_best_svm")) + (_tests(r.get("vs_training_norm_svm")) if control else [])
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    restarted = [f"{r['name']} " + ", ".join(f"fold {k} ({n})" for k, n in r["restarts"].items())
+                 for r in rows if r.get("restarts")]  # fmt: skip
+    if restarted:
+        lines += ["", "Folds restarted because their first training never learned (restarts in brackets; "
+                  "`training.restarts` in the card): " + "; ".join(restarted) + "."]
     return "\n".join(lines)

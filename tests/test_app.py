@@ -740,6 +740,10 @@ def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(a
             app.toggle(key="speaker_corpus").set_value(True).run()
             assert not app.exception and len(app.error) == 1  # still only the bad upload's sentence
             assert any("Knowing the speaker (61 clips)" in m.label for m in app.metric)  # 1 + 1 upload + 59
+        save_head(head, {"weights_sha256": "other weights", "clips_needed": 2}, folder)  # a stale head
+        app.run()
+        _clean(app, "1_listen with a stale speaker head")
+        assert not any("other clips" in e.label for e in app.expander)
     finally:
         (folder / HEAD_FILE).unlink()
     app.run()

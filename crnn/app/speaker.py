@@ -26,8 +26,15 @@ MAX_SPEAKER_CLIPS = 60  # a speaker's clips beyond this add little to the statis
 
 
 def usable_head(lm: LoadedModel) -> tuple | None:
-    """(head, record) when the model's head exists, names the model's emotions and helps with some number of clips."""
-    found = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
+    """(head, record) when the model's head exists, names the model's emotions and helps with some number of clips.
+
+    A head fitted on other weights (the model was retrained since) or a damaged one is left out silently:
+    page 1 works without it, and ``crnn predict --same-speaker`` says why.
+    """
+    try:
+        found = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
+    except CrnnError:
+        return None
     if found is None or found[1].get("clips_needed") is None or list(found[0].classes_) != lm.labels:
         return None
     return found

@@ -302,3 +302,25 @@ def test_noisy_rows_compare_two_noise_trained_models_or_two_clean_trained_ones(m
     assert science_task._noisy_trained("fst_cldnn_logmel", "ldnn_logmel") == ("fst_cldnn_logmel_noisy",
                                                                              "ldnn_logmel_noisy")
     assert science_task._noisy_trained("st_cldnn_logmel", "s_cldnn_logmel") == ("st_cldnn_logmel", "s_cldnn_logmel")
+
+
+def test_the_robustness_claim_on_folds_compares_actors_and_names_missing_pairs():
+    from crnn.tasks.science_folds import actor_difference, fold_robustness_row
+
+    actors = [f"{k:02d}" for k in range(1, 25)]
+
+    def run(ua, spread=0.0):
+        per = {a: ua + spread * ((k % 3) - 1) for k, a in enumerate(actors)}
+        return {"noisy": {"mean": ua, "sd": 0.03, "per_speaker_ua": per}}
+
+    gap = actor_difference({a: 0.5 for a in actors}, {a: 0.4 for a in actors})
+    assert gap["value"] == pytest.approx(0.1) and gap["low"] == pytest.approx(0.1) and gap["high"] == pytest.approx(0.1)
+    assert fold_robustness_row({})["verdict"].startswith("not yet testable")
+    two = {"fst_cldnn_logmel_noisy": run(0.5, 0.02), "st_cldnn_logmel_noisy": run(0.4, 0.02)}
+    partial = fold_robustness_row(two)
+    assert partial["verdict"] == "inconclusive"  # FST beats ST, but T and S have no folds yet
+    assert "FST − ST 10.0 [10.0, 10.0]" in partial["measured"] and "FST-T, FST-S, ST-S, T-S" in partial["note"]
+    flipped = fold_robustness_row({**two, "st_cldnn_logmel_noisy": run(0.6, 0.02)})
+    assert flipped["verdict"] == "disagrees"  # one pair against the claim decides, whatever is missing
+    full = {f"{c}_cldnn_logmel_noisy": run(ua) for c, ua in (("fst", 0.6), ("st", 0.5), ("t", 0.5), ("s", 0.4))}
+    assert fold_robustness_row(full)["verdict"] == "agrees"

@@ -7,7 +7,9 @@ Rows come from three kinds of evidence, all computed here:
   random weights and the control task (:mod:`crnn.tasks.science_measure`);
 - the shipped checkpoints' cards (test UA clean and noisy, paper 001 Table
   4, paper 000 Table I, paper 004 Sec. 4.3), with intervals over test
-  utterances from their confusion matrices;
+  utterances from their confusion matrices; where fold checkpoints exist,
+  the same comparison over the five CV folds, per actor
+  (:mod:`crnn.tasks.science_folds`);
 - LSTM cells of the raw-waveform CRNN against prosody over a corpus sample
   (paper 002 Sec. 4), beside an untrained copy.
 
@@ -28,6 +30,7 @@ from crnn.core.checkpoint import read_card, resolve_model
 from crnn.core.corpora import read_corpus
 from crnn.core.defaults import PAPER_001_MODEL
 from crnn.core.errors import CrnnError
+from crnn.tasks.science_folds import fold_robustness_row
 from crnn.tasks.science_measure import cell_measurement, probe_measurement
 
 CELLS_MODEL = "raw_crnn"  # paper 002's raw-waveform CRNN
@@ -103,6 +106,7 @@ def card_rows() -> list[dict]:
                  [(f"{c}_cldnn_mfcc", "ldnn_mfcc") for c in ("t", "fst")]
     return [
         _card_row("001-fst-most-robust", robust, "noisy"),
+        fold_robustness_row(),
         _card_row("001-sconv-beats-dct", [("s_cldnn_logmel", "ldnn_mfcc")], "noisy"),
         _card_row("001-sconv-beats-dct", [("s_cldnn_logmel", "ldnn_mfcc")], "clean"),
         _card_row("001-cldnn-beats-ldnn-noisy", beats_ldnn, "noisy"),

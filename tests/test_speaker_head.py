@@ -131,3 +131,13 @@ def test_adapt_refuses_another_corpus(corpus, tmp_path):
         fit_speaker_head(folder, corpus, cache_dir=tmp_path / "cache")
     assert main(["adapt", "--model", str(folder), "--corpus", str(corpus.root)]) == 2
     assert not (folder / HEAD_FILE).exists()
+
+
+def test_a_head_that_never_helps_on_validation_is_not_offered(corpus, tmp_path, capsys):
+    folder = _checkpoint(tmp_path / "ckpts" / "tiny", test="05", validation="04")
+    X, y, s = _offset_speakers()
+    head = SpeakerAdaptedHead().fit(X, np.where(y == "anger", "anger", "neutral"), s)
+    save_head(head, {"weights_sha256": read_card(folder)["weights_sha256"], "clips_needed": None}, folder)
+    clips = sorted(map(str, (corpus.root / "Actor_05").glob("*.wav")))
+    assert main(["predict", "--model", str(folder), "--same-speaker", *clips]) == 2
+    assert "not better than the network alone" in capsys.readouterr().err

@@ -8,8 +8,9 @@ import torch
 
 from crnn.analysis.recipes import RECIPES, get_recipe, learning_rate
 from crnn.analysis.train import output_folder
+from crnn.analysis.train_loop import _mixed_with_class_partner
 from crnn.core.corpora import Corpus, Utterance
-from crnn.core.data import length_batches, speed_perturb
+from crnn.core.data import length_batches, mix_within_class, speed_perturb
 from crnn.core.errors import CrnnError
 from crnn.core.features import FrontEnd, reference_stats, spec_augment
 from crnn.core.splits import cv_folds
@@ -53,6 +54,42 @@ def test_speed_perturbation_changes_duration_by_the_factor():
     wave = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     assert len(speed_perturb(wave, 1.1)) == pytest.approx(16000 / 1.1, abs=2)
     assert speed_perturb(wave, 1.0) is wave
+
+
+def _tone(hz: float, n: int = 16000, amplitude: float = 1.0) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * hz * np.arange(n) / 16000)).astype(np.float32)
+
+
+def _amplitude_at(wave: np.ndarray, hz: float) -> float:
+    """Amplitude of the ``hz`` component of a 1 s wave at 16 kHz (whole-Hz tones fall on FFT bins)."""
+    return float(2 * np.abs(np.fft.rfft(wave.astype(np.float64)))[int(hz)] / len(wave))
+
+
+def test_mixing_within_class_shares_the_signal_at_equal_loudness():
+    rng = np.random.default_rng(0)
+    wave, quiet_partner = _tone(200), _tone(300, n=4000, amplitude=0.1)  # shorter and 20 dB quieter
+    mixed = mix_within_class(wave, quiet_partner, 0.3, rng)
+    assert mixed.shape == wave.shape and mixed.dtype == np.float32
+    assert _amplitude_at(mixed, 200) == pytest.approx(0.7, abs=0.01)
+    assert _amplitude_at(mixed, 300) == pytest.approx(0.3, abs=0.01)  # looped, then brought to the wave's RMS
+    np.testing.assert_allclose(mix_within_class(wave, quiet_partner, 0.0, rng), wave)
+    with pytest.raises(CrnnError, match="between 0 and 1"):
+        get_recipe("lens", ["class_mix=1.5"])
+    assert get_recipe("lens").class_mix == 0.0  # off unless asked for
+
+
+def test_a_clip_is_mixed_only_with_its_emotion_by_another_speaker():
+    from types import SimpleNamespace
+
+    # clip 0: speaker a, class 0; clip 1: the same speaker and class; clip 2: speaker b, class 1;
+    # clip 3: speaker b, class 0, the only partner clip 0 may get; clip 4: speaker c, class 2, no partner at all
+    data = SimpleNamespace(train_waves=[_tone(hz) for hz in (100, 200, 300, 400, 500)],
+                           train_targets=torch.tensor([0, 0, 1, 0, 2]), train_speakers=["a", "a", "b", "b", "c"])
+    for seed in range(5):
+        mixed = _mixed_with_class_partner(data, 0, data.train_waves[0], 1.0, np.random.default_rng(seed))
+        assert _amplitude_at(mixed, 200) < 1e-3 and _amplitude_at(mixed, 300) < 1e-3
+        assert _amplitude_at(mixed, 400) + _amplitude_at(mixed, 100) == pytest.approx(1.0, abs=0.01)
+    assert _mixed_with_class_partner(data, 4, data.train_waves[4], 1.0, np.random.default_rng(0)) is data.train_waves[4]
 
 
 def _corpus(n_female=12, n_male=12) -> Corpus:

@@ -86,13 +86,15 @@ def test_time_budget_stops_cleanly(corpus, cache, tmp_path, monkeypatch):
     assert card["training"]["history"][0]["batches"] == 1  # the epoch ended after its first batch
 
 
-def test_lens_recipe_resumes_exactly_with_weight_average_and_speaker_norm(corpus, cache, tmp_path, monkeypatch):
+def test_lens_recipe_resumes_exactly_with_weight_average_speaker_norm_and_class_mixing(corpus, cache, tmp_path, monkeypatch):
     register_tiny(monkeypatch)
-    args = dict(recipe="lens", overrides={"norm": "speaker", "max_epochs": 3, "warmup_epochs": 1, "batch_size": 4},
+    args = dict(recipe="lens", overrides={"norm": "speaker", "max_epochs": 3, "warmup_epochs": 1, "batch_size": 4,
+                                          "class_mix": 0.5},
                 cache_dir=cache, seed=3, show_bar=False)
     straight = train("tiny", corpus, out_dir=tmp_path / "straight", **args)
     assert straight["normalisation"] == {"norm": "speaker"}
     assert straight["training"]["recipe"]["ema"] > 0 and straight["training"]["recipe"]["name"] == "lens"
+    assert straight["training"]["recipe"]["class_mix"] == 0.5
 
     def crash_after_second_epoch(event):
         if event["event"] == "epoch" and event["epoch"] == 2:

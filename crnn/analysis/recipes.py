@@ -15,7 +15,9 @@ exponential moving average of the weights (validated and saved), Adam at
 epoch 20, at most 80 epochs). Feature normalisation stays per utterance: the
 training-set and per-speaker references (``norm=global``/``speaker``) and
 AdamW with warm-up and cosine decay were tried and scored lower on the
-validation speakers. Any field can be overridden (``crnn train --set
+validation speakers. Mixing each clip with a clip of the same emotion by
+another training speaker (``class_mix``, "mixing within class") is an option
+for the ablation, off by default. Any field can be overridden (``crnn train --set
 ema=0``), which is how the ablation runs are made.
 """
 
@@ -50,6 +52,7 @@ class Recipe:
     label_smoothing: float = 0.0
     ema: float = 0.0  # decay per step of the weight average used for validation and the checkpoint; 0: off
     ema_warmup: bool = False  # lower the decay over the first steps, so the average forgets the random start
+    class_mix: float = 0.0  # each clip mixed with one of its emotion by another training speaker, share U(0, this); 0: off
 
     def card(self) -> dict:
         return {**asdict(self), "speed": list(self.speed)}
@@ -91,7 +94,10 @@ def get_recipe(name: str | Recipe, overrides: dict | list[str] | None = None) ->
             changes[key] = _coerce(types[key], value) if isinstance(value, str) else value
         except ValueError:
             raise CrnnError(f"recipe setting {key} cannot be {value!r}") from None
-    return replace(recipe, **changes)
+    recipe = replace(recipe, **changes)
+    if not 0 <= recipe.class_mix <= 1:
+        raise CrnnError(f"recipe setting class_mix is a share of the signal between 0 and 1, not {recipe.class_mix}")
+    return recipe
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:

@@ -26,7 +26,7 @@ from crnn.analysis.recipes import Recipe, learning_rate
 from crnn.analysis.train_data import TrainData
 from crnn.analysis.train_state import WeightAverage, save_resume
 from crnn.core.cache import Progress
-from crnn.core.data import crop_batch, length_batches, speed_perturb
+from crnn.core.data import crop_batch, length_batches, mix_within_class, speed_perturb
 from crnn.core.noise import NoiseSource
 
 RECORD = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0, "step": 0, "history": [],
@@ -110,9 +110,24 @@ def _epoch_batches(run: Run, epoch: int) -> tuple[list[np.ndarray], list[float]]
     return batches[run.rank :: run.world][:per_rank], speeds
 
 
+def _mixed_with_class_partner(data: TrainData, i: int, wave: np.ndarray, most: float, rng: np.random.Generator):
+    """Clip ``i`` mixed with a clip of its emotion by another training speaker (the recipe's ``class_mix``).
+
+    Another speaker, so the mixture varies the voice and keeps the emotion; a share drawn uniform in [0, most].
+    """
+    same = np.flatnonzero((data.train_targets == data.train_targets[i]).numpy())
+    partners = [j for j in same if data.train_speakers[j] != data.train_speakers[i]]
+    if not partners:
+        return wave
+    partner = data.train_waves[int(rng.choice(partners))]
+    return mix_within_class(wave, partner, float(rng.uniform(0, most)), rng)
+
+
 def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Generator) -> float:
     data, recipe = run.data, run.recipe
     waves = [speed_perturb(data.train_waves[i], speeds[i]) for i in index]
+    if recipe.class_mix > 0:
+        waves = [_mixed_with_class_partner(data, i, wave, recipe.class_mix, rng) for i, wave in zip(index, waves)]
     x = crop_batch(waves, rng, recipe.crop_seconds, run.noise, recipe.gain_db).to(run.device)  # (B, L)
     rows = torch.from_numpy(np.asarray(index))
     targets = data.train_targets[rows].to(run.device)

@@ -137,6 +137,21 @@ def speed_perturb(wave: np.ndarray, factor: float) -> np.ndarray:
     return soxr.resample(wave, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ").astype(np.float32)
 
 
+def mix_within_class(wave: np.ndarray, partner: np.ndarray, weight: float, rng: np.random.Generator) -> np.ndarray:
+    """``wave`` with another recording of the same class laid over it; ``weight`` (0-1) is the partner's share.
+
+    The partner is cut at a random start (looped when shorter) to ``wave``'s length in samples and scaled
+    to ``wave``'s RMS first, so ``weight`` shares the signal, not its loudness: 0.3 gives 0.7 × wave +
+    0.3 × partner. The label stays ``wave``'s: both say the same emotion.
+    """
+    if len(partner) < len(wave):
+        partner = np.resize(partner, len(wave))  # repeats it
+    start = int(rng.integers(0, len(partner) - len(wave) + 1))
+    partner = partner[start : start + len(wave)]
+    scale = np.sqrt(np.mean(np.square(wave, dtype=np.float64)) / max(np.mean(np.square(partner, dtype=np.float64)), 1e-20))
+    return ((1 - weight) * wave + weight * scale * partner).astype(np.float32)
+
+
 def crop_batch(
     waves: Sequence[np.ndarray],
     rng: np.random.Generator,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -156,27 +157,26 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from crnn.tasks.report import build_report, update_readme
+    from crnn.tasks.report import build_report, stored_baselines, update_readme
 
     if args.ablation:
-        from crnn.tasks.ablation import ablation_rows, ablation_table
+        from crnn.tasks.ablation import ablation_rows as rows_of, ablation_table as table_of
 
-        rows = ablation_rows(args.ablation, args.reference)
-        if args.json:
-            _print(rows, True, str)
-            return 0
-        table, block = ablation_table(rows), "ablation"
+        rows, block = rows_of(args.ablation, args.reference), "ablation"
     elif args.cv:
-        from crnn.tasks.cv import cv_rows, cv_table
-        from crnn.tasks.report import stored_baselines
+        from crnn.tasks.cv import cv_rows, cv_table as table_of
 
-        rows = cv_rows(baselines=stored_baselines())
-        if args.json:
-            _print(rows, True, str)
-            return 0
-        table, block = cv_table(rows), "cv"
+        rows, block = cv_rows(baselines=stored_baselines()), "cv"
+    elif args.heads:
+        from crnn.tasks.adapt import head_rows, heads_table as table_of
+
+        rows, block = head_rows(), "heads"
     else:
-        table, block = build_report(), "results"
+        rows, block, table_of = None, "results", lambda _: build_report()
+    if args.json and rows is not None:
+        _print(rows, True, str)
+        return 0
+    table = table_of(rows)
     if args.readme:
         update_readme(args.readme, table, block)
     print(table)
@@ -325,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", default=None, metavar="DIR", help="the recipe ablation table of the runs in DIR")
     p.add_argument("--reference", default="lens", help="with --ablation: the run the others are compared with")
     p.add_argument("--cv", action="store_true", help="the five-fold cross-validation table (fold checkpoints <run>_cv<K>)")
+    p.add_argument("--heads", action="store_true", help="the shipped checkpoints' speaker-adapted heads (crnn adapt)")
 
     p = add("probe", cmd_probe, "module probes: LDA/UMAP, inertia ratios, SVM UA")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")
@@ -390,6 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"crnn {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left early (`crnn report | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush finds no pipe
+        return 0
 
 
 if __name__ == "__main__":

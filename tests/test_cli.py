@@ -48,6 +48,16 @@ def test_models_json_lists_the_papers_models(capsys):
     assert all(r["parameters"] > 0 and r["input"] in ("waveform", "logmel", "mfcc") for r in rows)
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "crnn.cli", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `crnn models | head -0`: the table meets a pipe nobody reads
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and b"Traceback" not in err, err.decode()
+
+
 def test_corpus_json_on_ravdess(capsys, ravdess_root):
     code, out, _ = run(capsys, "corpus", str(ravdess_root), "--json")
     info = json.loads(out)

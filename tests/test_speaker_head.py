@@ -16,7 +16,7 @@ from crnn.cli import main
 from crnn.core.checkpoint import read_card
 from crnn.core.errors import CrnnError
 from crnn.tasks import embedding_svm
-from crnn.tasks.adapt import cv_heads_text, cv_speaker_heads, fit_speaker_head, head_text
+from crnn.tasks.adapt import cv_heads_text, cv_speaker_heads, fit_speaker_head, head_rows, head_text, heads_table
 from crnn.tasks.cv import cv_rows
 from crnn.tasks.predict import predict_files
 
@@ -98,6 +98,19 @@ def test_adapt_fits_on_training_speakers_and_predict_uses_a_speakers_clips(corpu
     assert "at least 5 usable clips" in capsys.readouterr().err
     assert main(["predict", "--model", str(folder), "--same-speaker", *map(str, clips)]) == 0
     assert capsys.readouterr().out.count("speaker-adapted: ") == len(clips)
+
+
+def test_the_heads_table_lists_fitted_heads_and_leaves_out_stale_ones(corpus, tmp_path):
+    root = tmp_path / "ckpts"
+    fitted, stale = (_with_metrics(_checkpoint(root / name, test="05", validation="04")) for name in ("a", "b"))
+    for folder in (fitted, stale):
+        fit_speaker_head(folder, corpus, cache_dir=tmp_path / "cache")
+    card = read_card(stale)
+    (stale / "card.json").write_text(json.dumps({**card, "weights_sha256": "0" * 64}))  # as if retrained since
+    rows = head_rows(root)
+    assert [r["model"] for r in rows] == ["a"]
+    table = heads_table(rows).splitlines()
+    assert len(table) == 3 and table[2].startswith("| a | 5 | 100.0 / ")
 
 
 def test_predict_same_speaker_without_a_head_says_how_to_fit_one(corpus, tmp_path, capsys):

@@ -18,16 +18,18 @@ from crnn.analysis.metrics import unweighted_accuracy
 from crnn.analysis.speaker_head import (
     C_GRID,
     CLIP_COUNTS,
+    HEAD_FILE,
     MODULE,
     SpeakerAdaptedHead,
     clips_needed,
+    load_head,
     save_head,
     subsampled_predictions,
 )
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint, read_card, resolve_model
 from crnn.core.corpora import Corpus, read_corpus
-from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
+from crnn.core.defaults import CACHE_DIR, CARD, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.splits import partition
 from crnn.tasks.baselines import PARTS, _store
@@ -161,3 +163,31 @@ def head_text(record: dict) -> str:
         f"test UA % under noise, all clips: {record['test_noisy_ua'] * 100:.1f}; "
         f"network alone {record['network_test_noisy_ua'] * 100:.1f}",
     ])  # fmt: skip
+
+
+def head_rows(root: str | os.PathLike = CHECKPOINT_DIR) -> list[dict]:
+    """The stored head record of every checkpoint under ``root`` that has a head fitted on its current weights."""
+    rows = []
+    for folder in sorted(Path(root).iterdir()):
+        if not (folder / HEAD_FILE).is_file() or not (folder / CARD).is_file():
+            continue
+        try:
+            stored = load_head(folder, read_card(folder).get("weights_sha256"))
+        except CrnnError:
+            continue  # a stale or damaged head: the app and crnn predict leave it out too
+        if stored is not None:
+            rows.append({"model": folder.name, **stored[1]})
+    return rows
+
+
+def heads_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`head_rows` for ``crnn report --heads``, UA in %."""
+    counts = [str(k) for k in CLIP_COUNTS] + ["all"]
+    lines = [f"| shipped model | clips needed (validation) | head, test UA with {' / '.join(counts)} clips "
+             "| network alone | head under noise, all clips | network alone |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        test = " / ".join(f"{100 * r['test_ua'][k]:.1f}" for k in counts)
+        needed = r["clips_needed"] or "none is enough"
+        lines.append(f"| {r['model']} | {needed} | {test} | {100 * r['network_test_ua']:.1f} "
+                     f"| {100 * r['test_noisy_ua']:.1f} | {100 * r['network_test_noisy_ua']:.1f} |")
+    return "\n".join(lines)

@@ -219,14 +219,13 @@ def cmd_noiselab(args: argparse.Namespace) -> int:
 
 
 def cmd_science(args: argparse.Namespace) -> int:
-    from crnn.tasks.science import jsonable_rows, run_science
+    from crnn.tasks.report import readme_path, update_readme
+    from crnn.tasks.science import jsonable_rows, run_science, science_markdown
 
+    readme = readme_path(args.readme) if args.readme else None  # a wrong path is refused before minutes of work
     result = run_science(args.model, args.corpus, figure=args.figure, cells=not args.no_cells)
-    if args.readme:
-        from crnn.tasks.report import update_readme
-        from crnn.tasks.science import science_markdown
-
-        update_readme(args.readme, science_markdown(result["rows"]), "science")
+    if readme is not None:
+        update_readme(readme, science_markdown(result["rows"]), "science")
 
     def text(r: dict) -> str:
         return _table(jsonable_rows(r["rows"]), ["paper", "id", "verdict", "measured"]) + f"\n{r['counts']}"

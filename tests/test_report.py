@@ -38,3 +38,21 @@ def test_rows_of_models_then_baselines(root):
     assert [(r["kernel"], r["best"], r["ua_clean"]) for r in baselines] == [("linear", False, 0.3), ("rbf", True, 0.35)]
     assert all(r["kind"] == "model" for r in results_rows(root, baselines=[]))
     assert "| SVM rbf, C=1 | 001 (baseline) | eGeMAPSv02 (88) | clean | – | 35.0 | 17.5 | – | – | – |" in build_report(root)
+
+
+def test_readme_blocks_go_only_into_a_markdown_file(tmp_path, capsys):
+    from crnn.cli import main
+    from crnn.core.errors import CrnnError
+    from crnn.tasks.report import update_readme
+
+    other = tmp_path / "accounts"  # a file that is not a README: left as it was
+    other.write_text("root:x:0:0\n")
+    for target in (other, tmp_path, tmp_path / "missing" / "README.md"):
+        with pytest.raises(CrnnError, match="Markdown file"):
+            update_readme(target, "| table |")
+    assert other.read_text() == "root:x:0:0\n" and not (tmp_path / "missing").exists()
+    assert main(["report", "--readme", str(other)]) == 2
+    assert "Markdown file" in capsys.readouterr().err and other.read_text() == "root:x:0:0\n"
+    fresh = tmp_path / "NOTES.md"  # a new README in an existing folder is fine
+    update_readme(fresh, "| table |")
+    assert fresh.read_text() == "<!-- results:start -->\n| table |\n<!-- results:end -->\n"

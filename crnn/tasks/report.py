@@ -18,8 +18,8 @@ from crnn.analysis.recipes import RECIPES
 import crnn.core.models as models
 from crnn.core.checkpoint import list_checkpoints
 from crnn.core.defaults import CHECKPOINT_DIR
-from crnn.core.fileio import atomic_write_bytes
 from crnn.core.errors import CrnnError
+from crnn.core.fileio import atomic_write_bytes
 
 HEADER = "| Model | Paper | Input | Training | Recipe | Test UA clean | Test UA noisy | ECE | Epochs | Train min |"
 RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|"
@@ -189,9 +189,23 @@ def build_report(
     return "\n".join(lines) + "\n\n" + " ".join(notes) + "\n"
 
 
-def update_readme(readme_path: str | os.PathLike, table: str, block_name: str = "results") -> None:
-    """Replace what lies between the ``<!-- block_name:start/end -->`` markers of the README (appending if absent)."""
-    path = Path(readme_path)
+def readme_path(path: str | os.PathLike) -> Path:
+    """``path`` if it is a Markdown file (``.md``) that exists or would be new in an existing folder, else CrnnError.
+
+    A mistyped ``--readme`` must not append a table to some other file, nor make folders.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".md", ".markdown") or path.is_dir() or not path.parent.is_dir():
+        raise CrnnError(f"--readme needs a Markdown file (.md) in an existing folder, not {path.name or str(path)!r}")
+    return path
+
+
+def update_readme(readme: str | os.PathLike, table: str, block_name: str = "results") -> None:
+    """Replace what lies between the ``<!-- block_name:start/end -->`` markers of the README (appending if absent).
+
+    CrnnError, before anything is written, when :func:`readme_path` refuses the path.
+    """
+    path = readme_path(readme)
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     start, end = f"<!-- {block_name}:start -->", f"<!-- {block_name}:end -->"
     block = f"{start}\n{table.rstrip()}\n{end}"
@@ -201,4 +215,7 @@ def update_readme(readme_path: str | os.PathLike, table: str, block_name: str = 
         text = head + block + tail
     else:
         text = text.rstrip() + ("\n\n" if text else "") + block + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
+    try:
+        atomic_write_bytes(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise CrnnError(f"cannot write {path.name}: {exc.strerror or exc}") from None

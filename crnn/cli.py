@@ -89,11 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line, restarts=args.restarts, **limits,
     )
     metrics = card.get("metrics", {}).get("test", {})
-    _print(
-        {"model": card["model"], "out": str(args.out or ""), "test": metrics},
-        args.json,
-        lambda d: json.dumps(d["test"], indent=2),
-    )
+    _print({"model": card["model"], "out": str(args.out or ""), "test": metrics}, args.json,
+           lambda d: json.dumps(d["test"], indent=2))
     return 0
 
 
@@ -383,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "figure", None):  # refused before minutes of work, for every command that draws
+            from crnn.core.fileio import check_figure_path
+
+            check_figure_path(args.figure)
         return args.func(args)
     except CrnnError as exc:
         print(f"crnn {args.command}: {exc}", file=sys.stderr)

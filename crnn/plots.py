@@ -20,7 +20,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from crnn.core.defaults import SAMPLE_RATE
-from crnn.core.fileio import atomic_path
+from crnn.core.fileio import atomic_path, check_figure_path
 
 
 def frame_times(n: int) -> np.ndarray:
@@ -46,10 +46,9 @@ LabelFormat = Callable[[str], str]
 
 def save_figure(fig: go.Figure, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` atomically: ``.html`` (self-contained, works offline) or ``.png`` (kaleido)."""
+    check_figure_path(path)
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".html", ".png"):
-        raise ValueError(f"figure file must end in .html or .png, not {path.name}")
     with atomic_path(path) as tmp:
         if suffix == ".html":
             fig.write_html(tmp, include_plotlyjs=True)

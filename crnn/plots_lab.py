@@ -6,22 +6,13 @@ the dict a :mod:`crnn.tasks` function returns and gives a ``plotly.graph_objects
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Callable
 
 import plotly.graph_objects as go
 
-from crnn.core.errors import CrnnError
 from crnn.plots import MODULE_TITLES
 
 LabelFormat = Callable[[str], str]
-
-
-def check_figure_path(path: str | os.PathLike | None) -> None:
-    """CrnnError, before any work, when a figure path does not end in .html or .png."""
-    if path is not None and Path(path).suffix.lower() not in (".html", ".png"):
-        raise CrnnError(f"figure file must end in .html or .png, not {Path(path).name}")
 
 
 def cka_figure(result: dict) -> go.Figure:

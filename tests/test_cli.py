@@ -113,6 +113,16 @@ def test_predict_imports_neither_librosa_nor_scikit_learn(checkpoint, clip):
     assert done.stdout.strip().splitlines()[-1] == "[] 0", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("command", ["explain", "cells", "noiselab"])
+def test_a_figure_path_that_is_not_html_or_png_is_refused_before_any_work(capsys, tmp_path, checkpoint, clip, command):
+    before = sorted(tmp_path.iterdir())
+    for figure in (tmp_path / "figure.txt", tmp_path):
+        assert main([command, "--model", str(checkpoint), str(clip), "--figure", str(figure)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"crnn {command}: figure file must end in .html or .png") and err.count("\n") == 1
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_tampered_checkpoint_is_refused_in_one_line(capsys, checkpoint, clip):
     weights = checkpoint / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from crnn.core.defaults import PROJECT_DIR
+from crnn.core.errors import CrnnError
 
 NEW_TAG, OLD_TAG = ".new-", ".old-"  # sibling folders: f".{name}{NEW_TAG}…" being written, OLD_TAG set aside
 
@@ -252,3 +253,9 @@ def remove_stale_folders(path: str | os.PathLike, max_age_s: float = 3600.0) -> 
     """Remove the new and old sibling folders of ``path`` that killed :func:`atomic_folder` writes left."""
     target = Path(path)
     return remove_stale(target.parent, (f".{target.name}{NEW_TAG}", f".{target.name}{OLD_TAG}"), max_age_s)
+
+
+def check_figure_path(path: str | os.PathLike | None) -> None:
+    """CrnnError, before any work, when a figure path does not end in .html or .png."""
+    if path is not None and Path(path).suffix.lower() not in (".html", ".png"):
+        raise CrnnError(f"figure file must end in .html or .png, not {Path(path).name or str(path)!r}")

@@ -22,9 +22,10 @@ from crnn.core.checkpoint import load_checkpoint
 from crnn.core.corpora import canonical_label, read_corpus
 from crnn.core.data import load_waves
 from crnn.core.errors import CorpusError, CrnnError
+from crnn.core.fileio import check_figure_path
 from crnn.core.splits import spread_sample
 from crnn.plots import save_figure
-from crnn.plots_lab import ablation_figure, check_figure_path
+from crnn.plots_lab import ablation_figure
 
 FEATURES = {"loudness": "loudness", "f0": "f0_hz", "f0_hz": "f0_hz", "rms": "rms", "rms_range": "rms_range"}
 CLAMPS = ("mean", "zero")

@@ -15,7 +15,7 @@ import time
 from crnn.analysis.cka import cka_matrix
 from crnn.core.cache import Progress
 from crnn.core.errors import CrnnError
-from crnn.plots_lab import check_figure_path
+from crnn.core.fileio import check_figure_path
 from crnn.tasks.probe import representations_for
 
 

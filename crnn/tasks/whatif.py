@@ -38,7 +38,7 @@ def run_whatif(model_ref: str | os.PathLike, file: str | os.PathLike, *, pitch: 
     response (:func:`crnn.plots_lab.whatif_figure`) and adds "figure".
     CrnnError for a setting out of range or an unusable file or checkpoint.
     """
-    from crnn.plots_lab import check_figure_path
+    from crnn.core.fileio import check_figure_path
 
     try:
         check_settings(pitch, tempo, loudness)

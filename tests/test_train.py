@@ -10,7 +10,7 @@ from crnn.analysis.train import train
 from crnn.analysis.train_state import resume_dir
 from crnn.core.checkpoint import load_checkpoint
 
-FAST = {"crop_seconds": 1.0, "show_bar": False}
+FAST = {"crop_seconds": 1.0}
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_lens_recipe_resumes_exactly_with_weight_average_speaker_norm_and_class_
     register_tiny(monkeypatch)
     args = dict(recipe="lens", overrides={"norm": "speaker", "max_epochs": 3, "warmup_epochs": 1, "batch_size": 4,
                                           "class_mix": 0.5},
-                cache_dir=cache, seed=3, show_bar=False)
+                cache_dir=cache, seed=3)
     straight = train("tiny", corpus, out_dir=tmp_path / "straight", **args)
     assert straight["normalisation"] == {"norm": "speaker"}
     assert straight["training"]["recipe"]["ema"] > 0 and straight["training"]["recipe"]["name"] == "lens"
@@ -112,7 +112,7 @@ def test_lens_recipe_resumes_exactly_with_weight_average_speaker_norm_and_class_
 
 def test_global_norm_is_stored_in_the_card_and_restored(corpus, cache, tmp_path, monkeypatch):
     register_tiny(monkeypatch)
-    card = train("tiny", corpus, out_dir=tmp_path / "run", recipe="lens", cache_dir=cache, show_bar=False,
+    card = train("tiny", corpus, out_dir=tmp_path / "run", recipe="lens", cache_dir=cache,
                  overrides={"norm": "global", "max_epochs": 1, "speed": ()}, logdir=tmp_path / "tb")
     assert card["normalisation"]["norm"] == "global" and len(card["normalisation"]["mean"]) == 40
     calibration = card["calibration"]

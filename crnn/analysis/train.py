@@ -166,7 +166,6 @@ def train(
     cache_dir: str | os.PathLike | None = CACHE_DIR,
     state_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
-    show_bar: bool = True,
     restarts: int = 2,
     **recipe_settings,
 ) -> dict:

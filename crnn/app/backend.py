@@ -168,7 +168,7 @@ def train(name: str, corpus: Any, out_dir: os.PathLike, *, noisy: bool, max_epoc
     from crnn.analysis.train import train as run
 
     return run(name, corpus, noisy=noisy, out_dir=out_dir, max_epochs=max_epochs, max_minutes=max_minutes,
-               progress=progress, show_bar=False)
+               progress=progress)
 
 
 def speaker_head(folder: Any, weights_sha256: str | None) -> tuple | None:

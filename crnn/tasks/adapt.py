@@ -32,8 +32,8 @@ from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.defaults import CACHE_DIR, CARD, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, _store
-from crnn.tasks.cv import _p, paired_test
+from crnn.tasks.baselines import PARTS, store_result
+from crnn.tasks.cv import p_text, paired_test
 from crnn.tasks.embedding_svm import partition_embeddings
 from crnn.tasks.oof import fold_folders
 
@@ -123,8 +123,8 @@ def cv_speaker_heads(
                          **{c: {"ua": f["test_ua"]["all"] if c == "clean" else f["test_noisy_ua"],
                                 "per_speaker_ua": f["test_per_speaker_ua"][c]} for c in ("clean", "noisy")}}
                         for f in folds]}  # fmt: skip
-    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
-           f"speaker_head_{name}_cv", stored)
+    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
+                 f"speaker_head_{name}_cv", stored)
     return result
 
 
@@ -144,7 +144,7 @@ def cv_heads_text(result: dict) -> str:
         r = result[condition]
         lines.append(f"{condition}: head {r['head']['mean'] * 100:.1f} ± {r['head']['sd'] * 100:.1f} %, network alone "
                      f"{r['network']['mean'] * 100:.1f} ± {r['network']['sd'] * 100:.1f} %; per speaker "
-                     f"{r['paired']['mean_difference'] * 100:+.1f} points (Wilcoxon {_p(r['paired']['p'])}, "
+                     f"{r['paired']['mean_difference'] * 100:+.1f} points (Wilcoxon {p_text(r['paired']['p'])}, "
                      f"{r['paired']['speakers']} speakers)")
     return "\n".join(lines)
 

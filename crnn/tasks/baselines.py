@@ -74,8 +74,8 @@ def entry_key(features: str, norm: str = "speaker") -> str:
     return features if norm == "speaker" else f"{features}_{norm}_norm"
 
 
-def _standardised(corpus: Corpus, parts: dict[str, list[Utterance]], features: str, cache_dir, progress,
-                  norm: str = "speaker"):
+def standardised_functionals(corpus: Corpus, parts: dict[str, list[Utterance]], features: str, cache_dir, progress,
+                             norm: str = "speaker"):
     """(Z, y, D): standardised functionals and emotions of "train", "validation", "test" and "noisy"."""
     everything = [u for name in PARTS for u in parts[name]]
     X_all = extract_features(corpus, everything, features, cache_dir=cache_dir, progress=progress)  # (n, D)
@@ -102,7 +102,7 @@ def _loso(corpus: Corpus, features: str, kernel: str, C: float, cache_dir, progr
     return loso_scores(speaker_z(X, speakers), speakers, emotions, held_out, kernel, C, corpus.labels)
 
 
-def _store(path: Path, features: str, result: dict) -> None:
+def store_result(path: Path, features: str, result: dict) -> None:
     """Put ``result`` under ``features`` in the JSON file ``path``, keeping its other entries."""
     stored = {}
     if path.is_file():
@@ -149,7 +149,7 @@ def run_baseline(
     for name, utterances in parts.items():
         if not utterances:
             raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
-    Z, y, n_features = _standardised(corpus, parts, features, cache_dir, progress, norm)
+    Z, y, n_features = standardised_functionals(corpus, parts, features, cache_dir, progress, norm)
     svm = tune_svms(Z, y, corpus.labels)
     best = chosen_kernel(svm)
     result = {
@@ -169,8 +169,8 @@ def run_baseline(
     if split == "loso":
         result["loso"] = _loso(corpus, features, best, svm[best]["C"], cache_dir, progress)
     result["seconds"] = round(time.monotonic() - start, 1)
-    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
-           entry_key(features, norm), result)
+    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
+                 entry_key(features, norm), result)
     return result
 
 

@@ -25,7 +25,7 @@ from crnn.core.checkpoint import list_checkpoints
 from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR, FOLDS_DIR, USER_MODELS_DIR
 from crnn.core.splits import cv_folds, partition
-from crnn.tasks.baselines import PARTS, _standardised, _store, check_feature_set, entry_key
+from crnn.tasks.baselines import PARTS, check_feature_set, entry_key, standardised_functionals, store_result
 
 N_FOLDS = 5
 FOLD_NAME = re.compile(r"^(?P<run>.+)_cv(?P<fold>\d)$")
@@ -33,7 +33,7 @@ FOLD_NAME = re.compile(r"^(?P<run>.+)_cv(?P<fold>\d)$")
 
 def _fold_baseline(corpus: Corpus, fold: dict, features: str, cache_dir, progress, norm: str) -> dict:
     parts = {name: partition(corpus, fold[name]) for name in PARTS}
-    Z, y, _ = _standardised(corpus, parts, features, cache_dir, progress, norm)
+    Z, y, _ = standardised_functionals(corpus, parts, features, cache_dir, progress, norm)
     return fold_result(Z, y, corpus.labels, [u.speaker for u in parts["test"]], fold["test"])
 
 
@@ -69,8 +69,8 @@ def cv_baseline(
              for fold in cv_folds(corpus, N_FOLDS, seed)]  # fmt: skip
     result = {"features": features, "norm": norm, "scheme": "cv", "seed": seed, "folds": folds,
               "corpus": {"name": corpus.name}}  # fmt: skip
-    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
-           f"{entry_key(features, norm)}_cv", result)
+    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
+                 f"{entry_key(features, norm)}_cv", result)
     return result
 
 
@@ -162,12 +162,13 @@ def compare_with_svms(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def _p(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p-value as the tables print it: "p<0.001" or "p=0.042"."""
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def _tests(vs: dict | None) -> list[str]:
-    return [f"{100 * vs[c]['mean_difference']:+.1f} ({_p(vs[c]['p'])})" if vs else "–" for c in ("clean", "noisy")]
+    return [f"{100 * vs[c]['mean_difference']:+.1f} ({p_text(vs[c]['p'])})" if vs else "–" for c in ("clean", "noisy")]
 
 
 def cv_table(rows: list[dict]) -> str:

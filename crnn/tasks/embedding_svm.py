@@ -36,7 +36,7 @@ from crnn.core.errors import CrnnError
 from crnn.core.models import REGISTRY
 from crnn.core.noise import NoiseSource
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, _store, entry_key, standardised_partitions
+from crnn.tasks.baselines import PARTS, entry_key, standardised_partitions, store_result
 from crnn.tasks.cv import fold_result
 from crnn.tasks.oof import fold_folders
 from crnn.tasks.probe import module_representations
@@ -56,8 +56,8 @@ def partition_embeddings(model, card: dict, corpus: Corpus, parts: dict, cache_d
     return X
 
 
-def _standardised(model, card: dict, corpus: Corpus, split: dict, norm: str, cache_dir, progress):
-    """(Z, y, D) as :func:`crnn.tasks.baselines._standardised` gives them, from the model's embeddings,
+def standardised_embeddings(model, card: dict, corpus: Corpus, split: dict, norm: str, cache_dir, progress):
+    """(Z, y, D) as :func:`crnn.tasks.baselines.standardised_functionals` gives them, from the model's embeddings,
     and the speaker of every test utterance."""
     if (card.get("corpus") or {}).get("name") != corpus.name:
         raise CrnnError(f"this checkpoint was not trained on {corpus.name}: its speaker split does not apply")
@@ -114,18 +114,18 @@ def embedding_baseline(
         folds = []
         for folder in folders:
             model, card = load_checkpoint(folder)
-            Z, y, n_features, speakers = _standardised(model, card, corpus, card["split"], norm, cache_dir, progress)
+            Z, y, n_features, speakers = standardised_embeddings(model, card, corpus, card["split"], norm, cache_dir, progress)
             folds.append(fold_result(Z, y, corpus.labels, speakers, card["split"]["test"]))
         result = _described(name, card, n_features, norm, corpus) | {"scheme": "cv", "folds": folds}
         key = f"{entry_key(f'embedding_{name}', norm)}_cv"
     else:
         model, card = load_checkpoint(resolve_model(model_ref))
-        Z, y, n_features, _ = _standardised(model, card, corpus, card["split"], norm, cache_dir, progress)
+        Z, y, n_features, _ = standardised_embeddings(model, card, corpus, card["split"], norm, cache_dir, progress)
         svm = tune_svms(Z, y, corpus.labels)
         result = _described(name, card, n_features, norm, corpus) | {
             "split": {k: card["split"][k] for k in PARTS}, "svm": svm,
             "best": chosen_kernel(svm),
         }  # fmt: skip
         key = entry_key(f"embedding_{name}", norm)
-    _store(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", key, result)
+    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", key, result)
     return result

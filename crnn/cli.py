@@ -81,13 +81,13 @@ def _epoch_line(event: dict) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from crnn.analysis.train import train
+    from crnn.core.models import model_settings
 
     limits = {k: getattr(args, k) for k in ("max_epochs", "min_epochs") if getattr(args, k) is not None}
-    card = train(
-        args.model, args.corpus, split=args.split, fold=args.fold, noisy=args.noisy, noise_dir=args.noise_dir,
-        out_dir=args.out, seed=args.seed, max_minutes=args.max_minutes, recipe=args.recipe, overrides=args.set or [],
-        overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line, restarts=args.restarts, **limits,
-    )
+    card = train(args.model, args.corpus, split=args.split, fold=args.fold, noisy=args.noisy, noise_dir=args.noise_dir,
+                 out_dir=args.out, seed=args.seed, max_minutes=args.max_minutes, recipe=args.recipe,
+                 overrides=args.set or [], overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line,
+                 restarts=args.restarts, model_kwargs=model_settings(args.model, args.model_set), **limits)
     metrics = card.get("metrics", {}).get("test", {})
     _print({"model": card["model"], "out": str(args.out or ""), "test": metrics}, args.json,
            lambda d: json.dumps(d["test"], indent=2))
@@ -279,9 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=None, help="override the recipe's maximum")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
     p.add_argument("--min-epochs", type=int, default=None, help="early stopping counts from this epoch")
-    p.add_argument("--restarts", type=int, default=2,
-                   help="start again with another training seed, at most this often, when early stopping ends a run "
-                        "whose validation UA never left chance (default 2)")
+    p.add_argument("--restarts", type=int, default=2, help="start again with another training seed, at most this "
+                   "often, when early stopping ends a run whose validation UA never left chance (default 2)")
+    p.add_argument("--model-set", action="append", metavar="ARG=VALUE", help="a model argument, e.g. conv_norm=1")
 
     p = add("evaluate", cmd_evaluate, "score a checkpoint on a corpus")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

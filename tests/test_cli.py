@@ -215,3 +215,9 @@ def test_noiselab_json_and_a_bad_target_in_one_line(capsys, checkpoint, clip):
     assert set(result["cosine_distance"]) >= {"rnn", "mlp"}
     code, out, err = run(capsys, "explain", "--model", str(checkpoint), str(clip), "--target", "boredom")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "boredom" in err
+
+
+def test_train_refuses_a_misspelt_model_setting_before_reading_the_corpus(capsys, tmp_path):
+    assert main(["train", "--model", "st_cldnn_logmel", "--corpus", str(tmp_path), "--model-set", "conv_nrm=1",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "no setting 'conv_nrm'" in capsys.readouterr().err and not (tmp_path / "run").exists()

@@ -411,3 +411,36 @@ def test_plain_conv_is_clstm_with_standard_convolutions():
     w0 = torch.relu(torch.einsum("bfr,hfr->bh", x[:, 0:5].transpose(1, 2), conv.weight) + conv.bias)
     w1 = torch.relu(torch.einsum("bfr,hfr->bh", x[:, 2:7].transpose(1, 2), conv.weight) + conv.bias)
     torch.testing.assert_close(plain.conv0(x)[:, 0], torch.maximum(w0, w1), rtol=1e-5, atol=1e-5)
+
+
+def test_cldnn_conv_norm_standardises_the_blstm_input_and_survives_a_checkpoint(tmp_path):
+    from crnn.core.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    wave = clip(2.0, batch=4, seed=8)
+    plain = build_model("st_cldnn_logmel", N_CLASSES).train()
+    normed = build_model("st_cldnn_logmel", N_CLASSES, conv_norm=True).train()
+    with torch.no_grad():
+        raw, cnn = plain.module_outputs(wave)["cnn"], normed.module_outputs(wave)["cnn"]
+    assert raw.min() >= 0 and raw.std() < 0.5  # ReLU and max pooling: positive and small, what the BLSTM got
+    per_dim = cnn.flatten(0, 1)  # (B·T, D), each dimension over batch and frames
+    assert per_dim.mean(0).abs().max() < 1e-4 and (per_dim.std(0) - 1).abs().median() < 0.01
+    assert plain.conv_norm is None and not any("conv_norm" in k for k in plain.state_dict())
+    assert any("batch-normalised" in d for d in type(normed).deviations_for(normed.config))
+    normed.eval()
+    card = {"model": "st_cldnn_logmel", "model_kwargs": normed.config, "labels": [f"c{k}" for k in range(N_CLASSES)]}
+    loaded, _ = load_checkpoint(save_checkpoint(normed, card, tmp_path / "normed"))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(wave), normed(wave))  # running statistics travel with the weights
+
+
+def test_model_settings_take_the_defaults_types_and_refuse_the_rest():
+    from crnn.core.models import model_settings
+
+    assert model_settings("st_cldnn_logmel", ["conv_norm=1", "dropout=0.3", "frame_stride=2"]) == {
+        "conv_norm": True, "dropout": 0.3, "frame_stride": 2}
+    assert model_settings("st_cldnn_logmel", None) == {}
+    for bad, message in (("conv_nrm=1", "no setting 'conv_nrm'"), ("conv=T", "no setting 'conv'"),
+                         ("conv_norm=maybe", "cannot be 'maybe'"), ("frame_stride=two", "cannot be 'two'")):
+        with pytest.raises(CrnnError, match=message):
+            model_settings("st_cldnn_logmel", [bad])

@@ -146,6 +146,35 @@ def build_model(name: str, n_classes: int, *, from_card: bool = False, **overrid
     return spec.cls(n_classes, **{**spec.kwargs, **overrides})
 
 
+def model_settings(name: str, items: list[str] | None) -> dict[str, Any]:
+    """``["conv_norm=1", ...]`` (``crnn train --model-set``) as constructor arguments of registered model ``name``.
+
+    Each value takes the type of the argument's default (bool: 1/0, true/false); CrnnError for an argument
+    the model does not have, one that defines the registered variant (``conv`` of ``st_cldnn_logmel``), or a
+    value of the wrong type, so nothing is trained with a misspelt setting.
+    """
+    spec = REGISTRY.get(name)
+    if spec is None:
+        raise CrnnError(f"Unknown model {name!r}; the registered models are {', '.join(REGISTRY)}.")
+    params = {k: v.default for k, v in inspect.signature(spec.cls).parameters.items()
+              if k != "n_classes" and k not in spec.kwargs}  # the variant's own arguments define the registered model
+    settings = {}
+    for item in items or []:
+        key, _, text = item.partition("=")
+        if key not in params or isinstance(params[key], (tuple, list, dict)) or params[key] is None:
+            settable = ", ".join(k for k, v in params.items() if isinstance(v, (bool, int, float, str)))
+            raise CrnnError(f"{name} has no setting {key!r} for --model-set; it has {settable}")
+        kind = type(params[key])
+        try:
+            if kind is bool:
+                settings[key] = {"1": True, "true": True, "0": False, "false": False}[text.lower()]
+            else:
+                settings[key] = kind(text)
+        except (KeyError, ValueError):
+            raise CrnnError(f"model setting {key} cannot be {text!r}") from None
+    return settings
+
+
 def count_parameters(model: SERModel) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -9,11 +9,11 @@ from crnn.core.errors import CrnnError
 from crnn.tasks.ablation import ablation_rows, ablation_table
 
 
-def _card(folder, recipe, ua, norm="utterance", model="fst_cldnn_logmel"):
+def _card(folder, recipe, ua, norm="utterance", model="fst_cldnn_logmel", model_kwargs=None):
     folder.mkdir(parents=True)
     training = {"recipe": recipe, "best_validation_ua": ua, "best_epoch": 3, "epochs": 5, "seconds": 60.0}
     card = {"format": "crnn-lens/1", "model": model, "labels": ["anger"], "normalisation": {"norm": norm},
-            "training": training}
+            "training": training, **({"model_kwargs": model_kwargs} if model_kwargs is not None else {})}
     (folder / "card.json").write_text(json.dumps(card))
 
 
@@ -32,3 +32,14 @@ def test_rows_name_the_change_and_sort_by_validation_ua(tmp_path):
     assert "| no_ema | fst_cldnn_logmel | ema=0.0 | 50.0 |" in ablation_table(rows)
     with pytest.raises(CrnnError, match="no finished run"):
         ablation_rows(tmp_path, "missing")
+
+
+def test_a_model_argument_set_with_model_set_is_named_as_a_change(tmp_path):
+    from crnn.core.models import build_model
+
+    lens = RECIPES["lens"].card()
+    plain = build_model("st_cldnn_logmel", 8).config  # what a card records: every argument, tuples as lists
+    _card(tmp_path / "ref", lens, 0.4, model="st_cldnn_logmel", model_kwargs=json.loads(json.dumps(plain)))
+    _card(tmp_path / "normed", lens, 0.5, model="st_cldnn_logmel", model_kwargs={**plain, "conv_norm": True})
+    changes = {r["run"]: r["changes"] for r in ablation_rows(tmp_path, "ref")}
+    assert changes == {"ref": "(reference recipe)", "normed": "model: conv_norm=True"}

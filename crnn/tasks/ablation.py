@@ -15,15 +15,31 @@ from crnn.analysis.recipes import Recipe
 from crnn.core.checkpoint import read_card
 from crnn.core.defaults import CARD
 from crnn.core.errors import CrnnError
+from crnn.core.models import REGISTRY, model_defaults
 
 
-def _changes(recipe: dict, reference: dict) -> str:
+def _changes(recipe: dict, reference: dict, card: dict) -> str:
+    model = _model_changes(card)
     if recipe.get("name") == "paper" != reference.get("name"):
-        return "paper 001's recipe"
-    diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)]
+        return ", ".join(["paper 001's recipe", *model])
+    diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)] + model
     if not diff:
         return "(reference recipe)"
     return ", ".join(diff)
+
+
+def _model_changes(card: dict) -> list[str]:
+    """Model arguments the run set away from its registered model's (``crnn train --model-set``), as "model: k=v"."""
+    if card.get("model") not in REGISTRY:
+        return []
+    defaults = model_defaults(card["model"])
+    kwargs = card.get("model_kwargs") or {}
+    return [f"model: {k}={v}" for k, v in kwargs.items() if k in defaults and _differs(v, defaults[k])]
+
+
+def _differs(value, default) -> bool:
+    as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731  (JSON keeps tuples as lists)
+    return as_list(value) != as_list(default)
 
 
 def _effective(card: dict) -> dict:
@@ -46,7 +62,7 @@ def ablation_rows(folder: str | os.PathLike, reference: str = "lens") -> list[di
     for name, card in runs.items():
         training = card["training"]
         rows.append({
-            "run": name, "model": card["model"], "changes": _changes(_effective(card), ref),
+            "run": name, "model": card["model"], "changes": _changes(_effective(card), ref, card),
             "validation_ua": training["best_validation_ua"], "best_epoch": training["best_epoch"],
             "epochs": training["epochs"], "minutes": round(training["seconds"] / 60, 1),
         })  # fmt: skip

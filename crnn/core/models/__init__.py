@@ -146,6 +146,13 @@ def build_model(name: str, n_classes: int, *, from_card: bool = False, **overrid
     return spec.cls(n_classes, **{**spec.kwargs, **overrides})
 
 
+def model_defaults(name: str) -> dict[str, Any]:
+    """The constructor arguments registered model ``name`` is built with when nothing is set (``n_classes`` aside)."""
+    spec = REGISTRY[name]
+    defaults = {k: v.default for k, v in inspect.signature(spec.cls).parameters.items() if k != "n_classes"}
+    return {**defaults, **spec.kwargs}
+
+
 def model_settings(name: str, items: list[str] | None) -> dict[str, Any]:
     """``["conv_norm=1", ...]`` (``crnn train --model-set``) as constructor arguments of registered model ``name``.
 
@@ -156,8 +163,7 @@ def model_settings(name: str, items: list[str] | None) -> dict[str, Any]:
     spec = REGISTRY.get(name)
     if spec is None:
         raise CrnnError(f"Unknown model {name!r}; the registered models are {', '.join(REGISTRY)}.")
-    params = {k: v.default for k, v in inspect.signature(spec.cls).parameters.items()
-              if k != "n_classes" and k not in spec.kwargs}  # the variant's own arguments define the registered model
+    params = {k: v for k, v in model_defaults(name).items() if k not in spec.kwargs}  # those define the variant
     settings = {}
     for item in items or []:
         key, _, text = item.partition("=")

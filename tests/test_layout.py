@@ -63,3 +63,14 @@ def test_layers_import_only_downward():
         pytest.skip("lint-imports (import-linter) is not installed")
     run = subprocess.run([tool, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+def test_every_test_the_readme_names_exists():
+    """The README's Reliability section cites tests as evidence: a renamed or deleted test must not stay cited."""
+    import re
+
+    cited = set(re.findall(r"`(?:test_\w+\.py::)?(test_\w+)`", (ROOT / "README.md").read_text(encoding="utf-8")))
+    tests = ROOT / "tests"
+    defined = {name for path in tests.glob("*.py") for name in re.findall(r"def (test_\w+)", path.read_text())}
+    missing = sorted(cited - defined - {path.stem for path in tests.glob("test_*.py")})
+    assert len(cited) > 20 and not missing, f"the README cites tests that do not exist: {missing}"

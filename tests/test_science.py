@@ -324,3 +324,16 @@ def test_the_robustness_claim_on_folds_compares_actors_and_names_missing_pairs()
     assert flipped["verdict"] == "disagrees"  # one pair against the claim decides, whatever is missing
     full = {f"{c}_cldnn_logmel_noisy": run(ua) for c, ua in (("fst", 0.6), ("st", 0.5), ("t", 0.5), ("s", 0.4))}
     assert fold_robustness_row(full)["verdict"] == "agrees"
+
+
+def test_a_comparison_names_a_checkpoint_whose_conv_output_was_normalised(monkeypatch):
+    from crnn.tasks import science as science_task
+
+    def metrics(right: int) -> dict:  # a two-class confusion matrix, 10 clips a class
+        return {"metrics": {"test": {"noisy": {"ua": right / 10, "confusion": [[right, 10 - right], [10 - right, right]]}}}}
+
+    cards = {"fst_cldnn_logmel_noisy": metrics(5),
+             "st_cldnn_logmel_noisy": {**metrics(4), "model_kwargs": {"conv": "ST", "conv_norm": True}}}
+    monkeypatch.setattr(science_task, "_card", cards.get)
+    _, text = science_task._ua_gap("fst_cldnn_logmel_noisy", "st_cldnn_logmel_noisy", "noisy")
+    assert text.startswith("fst_cldnn_logmel_noisy ") and "st_cldnn_logmel_noisy (with conv_norm) " in text

@@ -93,8 +93,15 @@ def _ua_gap(a: str, b: str, condition: str) -> tuple[dict | None, str]:
     ua_a, ua_b = (card_ua(c, condition) if c else None for c in (ca, cb))
     if ua_a is None or ua_b is None:
         return None, f"needs checkpoints {a} and {b} with {condition} test results"
-    text = f"{a} {fmt(interval(ua_a[0], ua_a[1]), 100)} vs {b} {fmt(interval(ua_b[0], ua_b[1]), 100)} %"
+    text = (f"{_named(a, ca)} {fmt(interval(ua_a[0], ua_a[1]), 100)} vs "
+            f"{_named(b, cb)} {fmt(interval(ua_b[0], ua_b[1]), 100)} %")
     return interval(ua_a[0] - ua_b[0], ua_a[1] - ua_b[1]), text
+
+
+def _named(name: str, card: dict) -> str:
+    """The checkpoint's name, flagged when its conv output was batch-normalised: then a comparison of convolution
+    types is also one of normalisation, and the reader must see it."""
+    return f"{name} (with conv_norm)" if (card.get("model_kwargs") or {}).get("conv_norm") else name
 
 
 def card_rows() -> list[dict]:

@@ -15,7 +15,7 @@ from crnn.analysis.recipes import Recipe
 from crnn.core.checkpoint import read_card
 from crnn.core.defaults import CARD
 from crnn.core.errors import CrnnError
-from crnn.core.models import REGISTRY, model_defaults
+from crnn.core.models import set_arguments
 
 
 def _changes(recipe: dict, reference: dict, card: dict) -> str:
@@ -30,16 +30,7 @@ def _changes(recipe: dict, reference: dict, card: dict) -> str:
 
 def _model_changes(card: dict) -> list[str]:
     """Model arguments the run set away from its registered model's (``crnn train --model-set``), as "model: k=v"."""
-    if card.get("model") not in REGISTRY:
-        return []
-    defaults = model_defaults(card["model"])
-    kwargs = card.get("model_kwargs") or {}
-    return [f"model: {k}={v}" for k, v in kwargs.items() if k in defaults and _differs(v, defaults[k])]
-
-
-def _differs(value, default) -> bool:
-    as_list = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731  (JSON keeps tuples as lists)
-    return as_list(value) != as_list(default)
+    return [f"model: {k}={v}" for k, v in set_arguments(card).items()]
 
 
 def _effective(card: dict) -> dict:

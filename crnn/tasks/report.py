@@ -63,12 +63,13 @@ def _read_baselines(path: Path) -> dict:
 
 
 def _recipe_label(card: dict) -> str:
-    """The recipe's name, the settings changed from it, and the feature normalisation; cards from before recipes
-    were recorded used paper 001's."""
+    """The recipe's name, the settings changed from it (and model arguments set with ``--model-set``), and the
+    feature normalisation; cards from before recipes were recorded used paper 001's."""
     recipe = (card.get("training") or {}).get("recipe") or {}
     name = recipe.get("name", "paper")
     reference = RECIPES[name].card() if name in RECIPES else {}
     changed = [f"{k}={v}" for k, v in recipe.items() if k not in ("name", "norm") and k in reference and v != reference[k]]
+    changed += [f"model: {k}={v}" for k, v in models.set_arguments(card).items()]  # e.g. conv_norm, a deviation
     label = name + (f" ({', '.join(changed)})" if changed else "")
     norm = (card.get("normalisation") or {}).get("norm", "utterance")
     return f"{label}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else label

@@ -153,6 +153,15 @@ def model_defaults(name: str) -> dict[str, Any]:
     return {**defaults, **spec.kwargs}
 
 
+def set_arguments(card: dict) -> dict[str, Any]:
+    """The model arguments a checkpoint's card records away from its registered model's (``--model-set``)."""
+    if card.get("model") not in REGISTRY:
+        return {}
+    defaults = model_defaults(card["model"])
+    listed = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731  (JSON keeps tuples as lists)
+    return {k: v for k, v in (card.get("model_kwargs") or {}).items() if k in defaults and listed(v) != listed(defaults[k])}
+
+
 def model_settings(name: str, items: list[str] | None) -> dict[str, Any]:
     """``["conv_norm=1", ...]`` (``crnn train --model-set``) as constructor arguments of registered model ``name``.
 

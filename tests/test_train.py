@@ -9,6 +9,7 @@ from crnn.analysis.evaluate import evaluate
 from crnn.analysis.train import train
 from crnn.analysis.train_state import resume_dir
 from crnn.core.checkpoint import load_checkpoint
+from crnn.core.errors import CrnnError
 
 FAST = {"crop_seconds": 1.0}
 
@@ -179,3 +180,29 @@ def test_a_run_has_not_learned_at_chance_ua_or_at_a_uniform_guess_loss():
     # ln 8 = 2.079: a loss that never left the uniform guess is stuck, whatever validation UA the average wandered to
     assert stayed_at_chance(run(0.211, losses=(2.096, 2.092, 2.093)))
     assert not stayed_at_chance(run(0.211, losses=(2.096, 2.041)))
+
+
+def test_a_run_saved_before_a_setting_existed_resumes_when_the_setting_keeps_its_default(corpus, cache, tmp_path,
+                                                                                          monkeypatch):
+    register_tiny(monkeypatch)
+    args = dict(max_epochs=2, batch_size=4, cache_dir=cache, seed=5, **FAST)
+
+    def crash_after_first_epoch(event):
+        if event["event"] == "epoch" and event["epoch"] == 1:
+            raise Interrupt
+
+    for name, stored_mix, resumes in (("older", None, True), ("other", 0.3, False)):
+        with pytest.raises(Interrupt):
+            train("tiny", corpus, out_dir=tmp_path / name, progress=crash_after_first_epoch, **args)
+        record_path = next(resume_dir(tmp_path / name).glob("*.json"))
+        record = json.loads(record_path.read_text())
+        if stored_mix is None:
+            del record["fingerprint"]["recipe"]["class_mix"]  # as saved by the code before class_mix existed
+        else:
+            record["fingerprint"]["recipe"]["class_mix"] = stored_mix  # a run that really mixed
+        record_path.write_text(json.dumps(record))
+        if resumes:
+            assert train("tiny", corpus, out_dir=tmp_path / name, **args)["training"]["resumed_from_epoch"] == 1
+        else:
+            with pytest.raises(CrnnError, match="resume state of a different run"):
+                train("tiny", corpus, out_dir=tmp_path / name, **args)

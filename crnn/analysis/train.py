@@ -121,7 +121,7 @@ def _try_resume(run: Run, folder: Path) -> None:
     if saved is None:
         return
     record, tensors = saved
-    if record.get("fingerprint") != json.loads(json.dumps(run.fingerprint)):
+    if not _same_run(record.get("fingerprint") or {}, run):
         raise CrnnError(f"{folder} holds the resume state of a different run; delete it or choose another output folder")
     run.model.load_state_dict(unprefixed("model", tensors))
     run.best_state = {k: v.to(run.device) for k, v in unprefixed("best", tensors).items()}
@@ -133,6 +133,22 @@ def _try_resume(run: Run, folder: Path) -> None:
         run.average.steps = run.record["step"]
     run.resumed_from = run.record["epoch"]
     run.earlier_s = run.record["seconds"]
+
+
+def _same_run(stored: dict, run: Run) -> bool:
+    """Whether a resume state's fingerprint is this run's. A recipe setting or model argument added to the code
+    since the state was saved matches when this run leaves it at its default, so an update does not strand
+    a half-trained run."""
+    current = json.loads(json.dumps(run.fingerprint))
+    defaults = {"recipe": json.loads(json.dumps(Recipe("default").card())),
+                "model_kwargs": models.model_defaults(run.name)}
+    for part, part_defaults in defaults.items():
+        old, new = stored.get(part), current.get(part)
+        if isinstance(old, dict) and isinstance(new, dict):
+            for key in set(new) - set(old):
+                if key in part_defaults and new[key] == part_defaults[key]:
+                    del new[key]
+    return stored == current
 
 
 def _fingerprint(run: Run, corpus: Corpus, noise_dir, model_kwargs) -> dict:

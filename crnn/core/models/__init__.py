@@ -147,8 +147,11 @@ def build_model(name: str, n_classes: int, *, from_card: bool = False, **overrid
 
 
 def model_defaults(name: str) -> dict[str, Any]:
-    """The constructor arguments registered model ``name`` is built with when nothing is set (``n_classes`` aside)."""
-    spec = REGISTRY[name]
+    """The constructor arguments registered model ``name`` is built with when nothing is set (``n_classes`` aside);
+    empty for a name that is not registered."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return {}
     defaults = {k: v.default for k, v in inspect.signature(spec.cls).parameters.items() if k != "n_classes"}
     return {**defaults, **spec.kwargs}
 

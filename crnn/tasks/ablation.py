@@ -15,22 +15,17 @@ from crnn.analysis.recipes import Recipe
 from crnn.core.checkpoint import read_card
 from crnn.core.defaults import CARD
 from crnn.core.errors import CrnnError
-from crnn.core.models import set_arguments
+from crnn.tasks.report import model_changes
 
 
 def _changes(recipe: dict, reference: dict, card: dict) -> str:
-    model = _model_changes(card)
+    model = model_changes(card)
     if recipe.get("name") == "paper" != reference.get("name"):
         return ", ".join(["paper 001's recipe", *model])
     diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)] + model
     if not diff:
         return "(reference recipe)"
     return ", ".join(diff)
-
-
-def _model_changes(card: dict) -> list[str]:
-    """Model arguments the run set away from its registered model's (``crnn train --model-set``), as "model: k=v"."""
-    return [f"model: {k}={v}" for k, v in set_arguments(card).items()]
 
 
 def _effective(card: dict) -> dict:

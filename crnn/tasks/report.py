@@ -62,6 +62,11 @@ def _read_baselines(path: Path) -> dict:
     return stored
 
 
+def model_changes(card: dict) -> list[str]:
+    """Model arguments the run set away from its registered model's (``crnn train --model-set``), as "model: k=v"."""
+    return [f"model: {k}={v}" for k, v in models.set_arguments(card).items()]
+
+
 def _recipe_label(card: dict) -> str:
     """The recipe's name, the settings changed from it (and model arguments set with ``--model-set``), and the
     feature normalisation; cards from before recipes were recorded used paper 001's."""
@@ -69,7 +74,7 @@ def _recipe_label(card: dict) -> str:
     name = recipe.get("name", "paper")
     reference = RECIPES[name].card() if name in RECIPES else {}
     changed = [f"{k}={v}" for k, v in recipe.items() if k not in ("name", "norm") and k in reference and v != reference[k]]
-    changed += [f"model: {k}={v}" for k, v in models.set_arguments(card).items()]  # e.g. conv_norm, a deviation
+    changed += model_changes(card)  # e.g. conv_norm, a deviation
     label = name + (f" ({', '.join(changed)})" if changed else "")
     norm = (card.get("normalisation") or {}).get("norm", "utterance")
     return f"{label}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else label

@@ -162,7 +162,8 @@ def set_arguments(card: dict) -> dict[str, Any]:
         return {}
     defaults = model_defaults(card["model"])
     listed = lambda v: list(v) if isinstance(v, (tuple, list)) else v  # noqa: E731  (JSON keeps tuples as lists)
-    return {k: v for k, v in (card.get("model_kwargs") or {}).items() if k in defaults and listed(v) != listed(defaults[k])}
+    kwargs = card.get("model_kwargs") or {}
+    return {k: v for k, v in kwargs.items() if k in defaults and listed(v) != listed(defaults[k])}
 
 
 def model_settings(name: str, items: list[str] | None) -> dict[str, Any]:

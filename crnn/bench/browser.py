@@ -109,9 +109,14 @@ def wait_idle(page: Any, timeout_s: float = 60.0) -> None:
     page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')", timeout=timeout_s * 1000)
 
 
-def upload(page: Any, path: str | Path) -> None:
-    """Put a file into the first file uploader on the page."""
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+def upload(page: Any, path: str | Path, key: str = "listen_upload") -> None:
+    """Put a file into the file uploader whose widget key is ``key`` (page 1's clip upload by default).
+
+    Found by key, not by position: page 1 has a second uploader (the speaker's other
+    clips), and while a rerun redraws the page it can come first in the document,
+    which sent a test's clip there (CI, round 8).
+    """
+    page.locator(f'.st-key-{key} [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
 
 
 _PREDICTION_SHOWN = """(name) => {

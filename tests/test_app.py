@@ -713,8 +713,10 @@ def test_training_progress_says_when_a_run_restarts_and_starts_a_fresh_curve():
     assert bar.calls[-1][0] == 0.0 and "starts again" in bar.calls[-1][1]
 
 
-def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(app, models_dir):
+def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(app, models_dir, monkeypatch):
     from crnn.analysis.representations import module_vectors
+    from crnn.app import backend
+    from crnn.app.backend import speaker_probabilities
     from crnn.analysis.speaker_head import HEAD_FILE, SpeakerAdaptedHead, save_head
     from crnn.core.checkpoint import load_checkpoint
 
@@ -731,11 +733,15 @@ def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(a
         assert any("against 1 or more other clips" in e.label for e in app.expander)
         assert any("1 clip(s) of this speaker so far" in i.value for i in app.info)
         name, data = _example_bytes()
+        runs = []
+        monkeypatch.setattr(backend, "speaker_probabilities", lambda *a: runs.append(1) or speaker_probabilities(*a))
         app.file_uploader(key="speaker_clips").set_value(
             [(name, data, "audio/flac"), ("notes.wav", b"not audio", "audio/wav")]).run()
         assert len(app.error) == 1 and "notes.wav" in app.error[0].value  # one sentence for the bad file
         adapted = [m for m in app.metric if "Knowing the speaker (2 clips)" in m.label]
         assert adapted and adapted[0].value.endswith("calm")  # the head's bias decides
+        app.run()
+        assert len(runs) == 1, "a rerun of page 1 with the same clips ran the model over them again"
         if RAVDESS.is_dir():  # the example is a RAVDESS recording: its actor's other recordings can be used
             app.toggle(key="speaker_corpus").set_value(True).run()
             assert not app.exception and len(app.error) == 1  # still only the bad upload's sentence

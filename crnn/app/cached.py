@@ -30,6 +30,16 @@ def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
     return scale_prediction(result, temperature(_lm.card))
 
 
+@st.cache_data(max_entries=16, show_spinner="Judging the clip against the speaker's other clips…")
+def speaker_adapted_probabilities(_lm: LoadedModel, key: str, _head: Any, head_key: str, wave: np.ndarray,
+                                  others: list[np.ndarray]) -> np.ndarray:
+    """(K,) probabilities of ``wave`` from the speaker-adapted head, the speaker's statistics taken from it and
+    ``others``; cached because page 1 reruns on every widget change and the speaker's clips are up to a minute of
+    audio each."""
+    with _lm.lock:
+        return backend.speaker_probabilities(_lm.model, _head, [np.array(wave), *others])[0]
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def display_features(wave: np.ndarray) -> dict[str, np.ndarray]:
     """Log-Mel and standardised MFCC of the clip, for the features figure."""

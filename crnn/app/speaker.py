@@ -8,6 +8,7 @@ hand (a shipped example of RAVDESS, say), that speaker's other recordings.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,8 @@ def decoded_uploads(uploads: list[Any]) -> tuple[list[np.ndarray], list[str]]:
 
 def adapted_prediction(lm: LoadedModel, head: Any, wave: np.ndarray, others: list[np.ndarray]) -> dict:
     """{"label", "probabilities"} of ``wave`` from the head, the speaker's statistics taken from it and ``others``."""
-    with lm.lock:
-        p = backend.speaker_probabilities(lm.model, head, [np.asarray(wave), *others])[0]  # (K,)
+    head_key = hashlib.sha256(head.coef_.tobytes() + head.intercept_.tobytes()).hexdigest()  # a refitted head
+    p = cached.speaker_adapted_probabilities(lm, lm.key, head, head_key, wave, others)  # (K,)
     labels = [str(c) for c in head.classes_]
     return {"label": labels[int(p.argmax())], "probabilities": {k: float(q) for k, q in zip(labels, p)}}
 

@@ -713,6 +713,46 @@ def test_training_progress_says_when_a_run_restarts_and_starts_a_fresh_curve():
     assert bar.calls[-1][0] == 0.0 and "starts again" in bar.calls[-1][1]
 
 
+_FIRST_VISIT = """
+import sys
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+init = PagesManager.__init__
+def patched(self, *args, **kwargs):  # as the navigation_pages fixture does
+    init(self, *args, **kwargs)
+    PagesManager.uses_pages_directory = False
+PagesManager.__init__ = patched
+at = AppTest.from_file(sys.argv[1], default_timeout=120)
+at.session_state["lens_model_pick"] = sys.argv[2]
+at.run()
+print([e.value for e in at.exception], any("other clips" in e.label for e in at.expander),
+      sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "librosa", "numba"}))
+"""
+
+
+def test_a_first_visit_to_page_1_with_a_speaker_head_imports_no_scikit_learn(models_dir, tmp_path):
+    """Page 1 only needs the head's record (how many clips it needs) until the visitor gives enough clips;
+    importing scikit-learn for it cost about 1.7 s of the first visit's prediction (round 10)."""
+    import subprocess
+    import sys
+
+    from crnn.analysis.speaker_head import HEAD_FILE, SpeakerAdaptedHead, save_head
+    from crnn.core.checkpoint import read_card
+
+    folder = models_dir / "fst_cldnn_logmel"
+    head = SpeakerAdaptedHead(C=1.0)
+    head.classes_, head.coef_, head.intercept_ = np.array(LABELS), np.zeros((len(LABELS), 4)), np.zeros(len(LABELS))
+    save_head(head, {"weights_sha256": read_card(folder)["weights_sha256"], "clips_needed": 5}, folder)
+    env = {**os.environ, "CRNN_LENS_MODELS": str(models_dir), "CRNN_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("CRNN_LENS_ROOTS", None)
+    try:
+        done = subprocess.run([sys.executable, "-c", _FIRST_VISIT, str(ROOT / "app.py"), TEST_MODEL], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    finally:
+        (folder / HEAD_FILE).unlink()
+    assert done.stdout.strip().splitlines()[-1] == "[] True []", done.stdout + done.stderr[-2000:]
+
+
 def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(app, models_dir, monkeypatch):
     from crnn.analysis.representations import module_vectors
     from crnn.app import backend

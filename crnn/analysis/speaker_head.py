@@ -20,7 +20,6 @@ retrained checkpoint never meets a stale head. Nothing is unpickled.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,11 +29,9 @@ from sklearn.linear_model import LogisticRegression
 
 from crnn.analysis.baselines import speaker_z
 from crnn.analysis.metrics import unweighted_accuracy
-from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_bytes
+from crnn.core.head_file import HEAD_FILE, read_head_file, write_head_file  # noqa: F401  (HEAD_FILE re-exported)
 
 MODULE = "rnn"  # every model's recurrent output; at least as good as "mlp" on the seed-0 validation actors
-HEAD_FILE = "speaker_head.safetensors"
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 CLIP_COUNTS = (5, 10, 20, 40)  # clips of one speaker tried by clips_needed
 
@@ -108,15 +105,8 @@ def clips_needed(head: SpeakerAdaptedHead, X: np.ndarray, y: Sequence[str], spea
 
 def save_head(head: SpeakerAdaptedHead, record: dict, folder: str | Path) -> Path:
     """Write the head into checkpoint ``folder`` (:data:`HEAD_FILE`): its arrays and ``record`` (JSON)."""
-    from safetensors.numpy import save
-
     record = {**record, "labels": [str(c) for c in head.classes_], "C": head.C}
-    data = save({"coef": np.ascontiguousarray(head.coef_, np.float32),
-                 "intercept": np.ascontiguousarray(head.intercept_, np.float32)},
-                metadata={"record": json.dumps(record)})  # fmt: skip
-    path = Path(folder) / HEAD_FILE
-    atomic_write_bytes(path, data)
-    return path
+    return write_head_file(folder, head.coef_, head.intercept_, record)
 
 
 def load_head(folder: str | Path, weights_sha256: str | None) -> tuple[SpeakerAdaptedHead, dict] | None:
@@ -124,24 +114,12 @@ def load_head(folder: str | Path, weights_sha256: str | None) -> tuple[SpeakerAd
 
     CrnnError when the file is not a head, or was fitted on other weights than ``weights_sha256``.
     """
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(folder) / HEAD_FILE
-    if not path.is_file():
+    found = read_head_file(folder, weights_sha256)
+    if found is None:
         return None
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            record = json.loads((f.metadata() or {})["record"])
-            coef, intercept = f.get_tensor("coef"), f.get_tensor("intercept")
-        labels = record["labels"]
-    except (SafetensorError, OSError, KeyError, TypeError, ValueError):
-        raise CrnnError(f"{path.name} in {Path(folder).name} is not a speaker head; fit it again with crnn adapt") from None
-    if record.get("weights_sha256") != weights_sha256:
-        raise CrnnError(f"the speaker head of {Path(folder).name} was fitted on other weights; fit it again with crnn adapt")
-    if coef.shape != (len(labels), coef.shape[1]) or intercept.shape != (len(labels),):
-        raise CrnnError(f"{path.name} in {Path(folder).name} is damaged; fit it again with crnn adapt")
+    coef, intercept, record = found
     head = SpeakerAdaptedHead(C=float(record.get("C", 0.01)))
-    head.classes_, head.coef_, head.intercept_ = np.asarray(labels), coef.astype(np.float64), intercept.astype(np.float64)
+    head.classes_, head.coef_, head.intercept_ = np.asarray(record["labels"]), coef.astype(np.float64), intercept.astype(np.float64)
     return head, record
 
 

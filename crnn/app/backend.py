@@ -178,6 +178,14 @@ def speaker_head(folder: Any, weights_sha256: str | None) -> tuple | None:
     return load_head(folder, weights_sha256)
 
 
+def speaker_head_record(folder: Any, weights_sha256: str | None) -> dict | None:
+    """The record of a checkpoint's speaker-adapted head (labels, clips needed), or None; no scikit-learn import."""
+    from crnn.core.head_file import read_head_file
+
+    found = read_head_file(folder, weights_sha256)
+    return None if found is None else found[2]
+
+
 def speaker_probabilities(model: Any, head: Any, waves: Sequence[np.ndarray]) -> np.ndarray:
     from crnn.analysis.speaker_head import speaker_probabilities as run
 

@@ -26,19 +26,20 @@ from crnn.core.errors import CrnnError
 MAX_SPEAKER_CLIPS = 60  # a speaker's clips beyond this add little to the statistics and cost time
 
 
-def usable_head(lm: LoadedModel) -> tuple | None:
-    """(head, record) when the model's head exists, names the model's emotions and helps with some number of clips.
+def usable_head(lm: LoadedModel) -> dict | None:
+    """The record of the model's head when it exists, names the model's emotions and helps with some number of clips.
 
     A head fitted on other weights (the model was retrained since) or a damaged one is left out silently:
-    page 1 works without it, and ``crnn predict --same-speaker`` says why.
+    page 1 works without it, and ``crnn predict --same-speaker`` says why. Only the record is read here, so a
+    first visit does not wait for scikit-learn; the head itself is loaded when there are enough clips.
     """
     try:
-        found = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
+        record = backend.speaker_head_record(lm.folder, lm.card.get("weights_sha256"))
     except CrnnError:
         return None
-    if found is None or found[1].get("clips_needed") is None or list(found[0].classes_) != lm.labels:
+    if record is None or record.get("clips_needed") is None or list(record.get("labels", [])) != lm.labels:
         return None
-    return found
+    return record
 
 
 def decoded_uploads(uploads: list[Any]) -> tuple[list[np.ndarray], list[str]]:
@@ -52,8 +53,9 @@ def decoded_uploads(uploads: list[Any]) -> tuple[list[np.ndarray], list[str]]:
     return waves, problems
 
 
-def adapted_prediction(lm: LoadedModel, head: Any, wave: np.ndarray, others: list[np.ndarray]) -> dict:
+def adapted_prediction(lm: LoadedModel, wave: np.ndarray, others: list[np.ndarray]) -> dict:
     """{"label", "probabilities"} of ``wave`` from the head, the speaker's statistics taken from it and ``others``."""
+    head, _ = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
     head_key = hashlib.sha256(head.coef_.tobytes() + head.intercept_.tobytes()).hexdigest()  # a refitted head
     p = cached.speaker_adapted_probabilities(lm, lm.key, head, head_key, wave, others)  # (K,)
     labels = [str(c) for c in head.classes_]
@@ -82,10 +84,9 @@ def _corpus_waves(lm: LoadedModel, clip: Clip) -> list[np.ndarray]:
 
 def speaker_section(lm: LoadedModel, clip: Clip, emotion_label) -> None:
     """The expander of page 1: other clips of the speaker (uploaded, or from the corpus), the speaker-adapted answer."""
-    found = usable_head(lm)
-    if found is None:
+    record = usable_head(lm)
+    if record is None:
         return
-    head, record = found
     wave = clip.wave
     needed = int(record["clips_needed"])
     with st.expander(f"👥 Know the speaker? Judge this clip against {needed - 1} or more other clips of the same person"):
@@ -105,7 +106,7 @@ def speaker_section(lm: LoadedModel, clip: Clip, emotion_label) -> None:
         if len(waves) + 1 < needed:
             st.info(f"{len(waves) + 1} clip(s) of this speaker so far (this one included); {needed} are needed.")
             return
-        result = adapted_prediction(lm, head, wave, waves)
+        result = adapted_prediction(lm, wave, waves)
         st.metric(f"Knowing the speaker ({len(waves) + 1} clips), model **{lm.name}** hears",
                   emotion_label(result["label"]), border=True)  # fmt: skip
         st.plotly_chart(backend.probability_figure(result["probabilities"], height=220, label_format=emotion_label),

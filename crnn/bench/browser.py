@@ -1,9 +1,11 @@
 """Speed of the app as a user meets it, measured in headless Chromium (Playwright).
 
-Goals: ≤ 5 s from ``streamlit run app.py`` to a served first page, and ≤ 1 s
+Goals: ≤ 5 s from ``streamlit run app.py`` to a served first page, ≤ 3 s to
+the first prediction on screen (the default clip's predicted emotion; the
+time until every figure below it is drawn is reported beside it), and ≤ 1 s
 from uploading a 5 s clip on "Listen and predict" to its prediction on
-screen. :func:`run` returns both (and the time to the first prediction) as
-{"value", "goal", "unit", "ok"} entries; ``crnn bench`` adds them under "app".
+screen. :func:`run` returns them as {"value", "goal", "unit", "ok"} entries;
+``crnn bench`` adds them under "app".
 
 The helpers (:func:`serve`, :func:`browser`, :func:`wait_idle`, :func:`upload`)
 are shared with ``tests/test_browser.py``.
@@ -32,6 +34,7 @@ from crnn.core.errors import CrnnError
 CHROMIUM = os.environ.get("CRNN_LENS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 FIRST_PAGE_GOAL_S = 5.0
+FIRST_PREDICTION_GOAL_S = 3.0  # from `streamlit run` to the default clip's predicted emotion on screen
 UPLOAD_GOAL_S = 1.0
 UPLOADS = 5  # upload → prediction is timed this many times, each with a different clip
 CLIP_SECONDS = 5.0
@@ -189,8 +192,9 @@ def run() -> dict:
                 page.get_by_role("heading", name="Listen and predict").wait_for(timeout=60_000)
                 first_page = time.perf_counter() - start
                 page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+                first_prediction = time.perf_counter() - start  # the model's answer is on screen
                 wait_idle(page)
-                first_prediction = time.perf_counter() - start
+                first_page_complete = time.perf_counter() - start  # and every figure below it
                 upload_s = []
                 for clip in clips:
                     t0 = time.perf_counter()
@@ -201,7 +205,8 @@ def run() -> dict:
     return {
         "first_page_s": _goal(first_page, FIRST_PAGE_GOAL_S),
         "server_ready_s": round(server_ready, 3),
-        "first_prediction_s": round(first_prediction, 3),
+        "first_prediction_s": _goal(first_prediction, FIRST_PREDICTION_GOAL_S),
+        "first_page_complete_s": round(first_page_complete, 3),
         "upload_to_prediction_s": {**_goal(float(np.median(upload_s)), UPLOAD_GOAL_S), "statistic": "median",
                                    "all": [round(u, 3) for u in upload_s]},
         "clip_seconds": CLIP_SECONDS,

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from crnn.analysis.cells import cell_states, pearson
 from crnn.core.cache import Progress
+from crnn.core.hooks import this_thread_only
 from crnn.core.prosody import prosody_tracks
 
 STATES = ("c", "i", "f", "g", "o")
@@ -234,7 +235,7 @@ def ablated_logits(model: nn.Module, waves: Sequence[np.ndarray], variants: list
             return clamped_lstm(module, x, clamps[name])
         return replace
 
-    handles = [lstms[name].register_forward_hook(hook(name)) for name in clamps]
+    handles = [lstms[name].register_forward_hook(this_thread_only(hook(name))) for name in clamps]
     rows = []
     try:
         for n, wave in enumerate(waves):

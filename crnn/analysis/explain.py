@@ -33,6 +33,7 @@ from crnn.core.corpora import canonical_label
 from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.errors import CorpusError
 from crnn.core.features import HOP_LENGTH, compute, frame_times
+from crnn.core.hooks import this_thread_only
 
 METHODS = ("integrated_gradients", "saliency", "occlusion")
 ALIASES = {"ig": "integrated_gradients"}
@@ -58,7 +59,7 @@ class FeatureModel(nn.Module):
             return self.model.frontend(self.wave[None])
 
     def outputs(self, features: Tensor) -> dict[str, Tensor]:
-        handle = self.model.frontend.register_forward_hook(lambda module, args, out: features)
+        handle = self.model.frontend.register_forward_hook(this_thread_only(lambda module, args, out: features))
         try:
             return self.model.module_outputs(self.wave.expand(features.shape[0], -1))
         finally:

@@ -24,9 +24,12 @@ from crnn.core.checkpoint import load_checkpoint
 
 @st.cache_data(max_entries=64, show_spinner="Listening…")
 def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
-    """The model's prediction for a clip: "label", "probabilities" (calibrated) and, for long clips, "over_time"."""
-    with _lm.lock:
-        result = backend.predict_file(_lm.model, _lm.card, np.array(wave))
+    """The model's prediction for a clip: "label", "probabilities" (calibrated) and, for long clips, "over_time".
+
+    Not behind the model's lock: a prediction is a plain forward pass, and the analyses' hooks act only in their
+    own thread (:mod:`crnn.core.hooks`), so a visitor's answer never waits for another's attribution or sweep.
+    """
+    result = backend.predict_file(_lm.model, _lm.card, np.array(wave))
     return scale_prediction(result, temperature(_lm.card))
 
 
@@ -35,9 +38,8 @@ def speaker_adapted_probabilities(_lm: LoadedModel, key: str, _head: Any, head_k
                                   others: list[np.ndarray]) -> np.ndarray:
     """(K,) probabilities of ``wave`` from the speaker-adapted head, the speaker's statistics taken from it and
     ``others``; cached because page 1 reruns on every widget change and the speaker's clips are up to a minute of
-    audio each."""
-    with _lm.lock:
-        return backend.speaker_probabilities(_lm.model, _head, [np.array(wave), *others])[0]
+    audio each. Forward passes only, so not behind the model's lock (as :func:`predict`)."""
+    return backend.speaker_probabilities(_lm.model, _head, [np.array(wave), *others])[0]
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

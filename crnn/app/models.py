@@ -42,7 +42,12 @@ APP_MARK = ".trained_in_app"  # file in a model folder the app trained (and may 
 
 @dataclass
 class LoadedModel:
-    """A checkpoint in memory. ``lock`` serialises analyses that attach hooks to the shared model."""
+    """A checkpoint in memory, shared by every session of the server.
+
+    ``lock`` lets one heavier analysis (attributions, cell read-outs, noise sweeps, ablation) run on the model at a
+    time, which bounds the server's memory and CPU when several visitors ask at once. Predictions do not take it:
+    every hook an analysis attaches acts only in its own thread (:func:`crnn.core.hooks.this_thread_only`).
+    """
 
     folder: Path
     model: Any
@@ -183,8 +188,7 @@ def _warm(folder: str) -> None:
         lm = _read(folder, stamp)
         t = np.arange(16000, dtype=np.float32) / 16000
         wave = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)  # 1 s of a voiced tone
-        with lm.lock:
-            backend.predict_file(lm.model, lm.card, wave)
+        backend.predict_file(lm.model, lm.card, wave)
         backend.display_features(wave)
         _warmed[(folder, stamp)] = lm
     except Exception:  # a warm-up must never take the server down; the page reports real errors

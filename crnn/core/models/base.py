@@ -20,6 +20,7 @@ import numpy as np
 
 from crnn.core.audio import SAMPLE_RATE
 from crnn.core.features import HOP_LENGTH, FeatureKind, FrontEnd
+from crnn.core.hooks import this_thread_only
 from crnn.core.lstm import LSTMStates, lstm_states
 
 MODULE_NAMES = ("input", "cnn", "rnn", "mlp", "logits")
@@ -111,7 +112,7 @@ class SERModel(nn.Module):
 
             return hook
 
-        handles = [module.register_forward_hook(capture(name)) for name, module in layers.items()]
+        handles = [module.register_forward_hook(this_thread_only(capture(name))) for name, module in layers.items()]
         try:
             self.module_outputs(wave)
         finally:

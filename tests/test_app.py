@@ -794,3 +794,12 @@ def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(a
         (folder / HEAD_FILE).unlink()
     app.run()
     assert not any("other clips" in e.label for e in app.expander)
+
+
+def test_the_server_runs_no_full_garbage_collection_after_every_script_run():
+    """Streamlit's default gc.collect(2) after every run held the GIL for about 0.3 s with torch, scikit-learn and
+    plotly loaded, stalling every other visitor (round 10, py-spy under `crnn bench --load`)."""
+    import tomllib
+
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert settings["runner"]["postScriptGC"] is False

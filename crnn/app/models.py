@@ -28,7 +28,7 @@ import streamlit as st
 
 from crnn.app.roots import safe_folder, shown, user_models_dir
 from crnn.app.state import MODEL_KEY, MODEL_PENDING_KEY, TRAINED_KEY
-from crnn.core.checkpoint import list_checkpoints, load_checkpoint
+from crnn.core.checkpoint import checkpoint_folders, load_checkpoint
 from crnn.core.defaults import CARD, CHECKPOINT_DIR, DEFAULT_MODEL, WEIGHTS
 from crnn.core.errors import CheckpointError, CrnnError
 
@@ -96,7 +96,7 @@ def model_label(folder: str | Path) -> str:
 
 def model_choices() -> dict[str, str]:
     """Display name → checkpoint folder: the shipped checkpoints, then the models trained in the app."""
-    folders = [Path(item["path"]) for item in list_checkpoints(CHECKPOINT_DIR)] + _user_models()
+    folders = checkpoint_folders(CHECKPOINT_DIR) + _user_models()  # every run draws the sidebar: no card is parsed
     return {model_label(folder): str(folder) for folder in folders}
 
 

@@ -55,7 +55,7 @@ LEGACY_RESUME = "resume"  # where older versions kept resume states inside the c
 
 __all__ = [
     "CARD", "CHECKPOINT_DIR", "DEFAULT_MODEL", "FORMAT", "WEIGHTS", "atomic_write_bytes", "atomic_write_json",
-    "checkpoint_hash", "code_version", "list_checkpoints", "load_checkpoint", "read_card", "resolve_model",
+    "checkpoint_folders", "checkpoint_hash", "code_version", "list_checkpoints", "load_checkpoint", "read_card", "resolve_model",
     "save_checkpoint", "sha256_bytes", "state_dict_bytes", "tidy",
 ]  # fmt: skip
 
@@ -351,15 +351,18 @@ def load_checkpoint(name_or_folder: str | os.PathLike, device: str | torch.devic
     model.card = card
     return model.to(device).eval(), card
 
-def list_checkpoints(root: str | os.PathLike = CHECKPOINT_DIR) -> list[dict]:
-    """Every checkpoint folder under ``root``: [{"name", "path", "card"}], or "error" instead of "card"."""
+def checkpoint_folders(root: str | os.PathLike = CHECKPOINT_DIR) -> list[Path]:
+    """The folders under ``root`` that hold a card, sorted by name; no card is read (the app lists them on every run)."""
     root = Path(root)
-    found = []
     # Hidden folders are a save's temporary copies (".<name>.new-…"), not checkpoints.
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
-    for folder in folders:
-        if not (folder / CARD).is_file():
-            continue
+    return [folder for folder in folders if (folder / CARD).is_file()]
+
+
+def list_checkpoints(root: str | os.PathLike = CHECKPOINT_DIR) -> list[dict]:
+    """Every checkpoint folder under ``root``: [{"name", "path", "card"}], or "error" instead of "card"."""
+    found = []
+    for folder in checkpoint_folders(root):
         entry = {"name": folder.name, "path": str(folder)}
         try:
             entry["card"] = read_card(folder)

@@ -33,15 +33,14 @@ def show_prediction(lm: appkit.LoadedModel, wide: bool) -> None:
             match = "✅ the same as" if clip.emotion == top else "❌ not the"
             st.caption(f"That is {match} emotion the actor was asked to show ({appkit.emotion_label(clip.emotion)}).")
     with bars:
-        st.plotly_chart(appkit.probability_figure(result["probabilities"], height=250, label_format=appkit.emotion_label),
-                        key=f"probs_{lm.key}")
+        probability_bars, over_time = appkit.prediction_figures(lm, lm.key, clip.wave, 250)
+        st.plotly_chart(probability_bars, key=f"probs_{lm.key}")
         st.download_button("⬇️ Probabilities (CSV)", appkit.csv_bytes(
             [{"model": lm.name, "emotion": k, "probability": v} for k, v in result["probabilities"].items()]),
             f"prediction_{lm.name}.csv", "text/csv", key=f"listen_csv_{lm.key}")
-    if result.get("over_time"):
+    if over_time is not None:
         st.markdown("**How the impression changes during the clip** (1 s windows, every 0.5 s)")
-        st.plotly_chart(appkit.over_time_figure(result["over_time"], lm.labels, label_format=appkit.emotion_label),
-                        key=f"time_{lm.key}")
+        st.plotly_chart(over_time, key=f"time_{lm.key}")
 
 
 with appkit.friendly("the prediction"):
@@ -67,7 +66,7 @@ with appkit.friendly("the features"):
     st.caption("Top: the sound wave. Middle: log-Mel energies, the input of most models here (dark = quiet, "
                "bright = loud; low frequencies at the bottom). Bottom: MFCCs, a compressed summary of the same "
                "spectrum (red above, blue below the clip's average).")
-    features = appkit.features_figure(clip.wave, appkit.display_features(clip.wave))
+    features = appkit.clip_features_figure(clip.wave)
     st.plotly_chart(features, key="features")
     st.download_button("⬇️ Features figure (HTML)", appkit.figure_html(features), "features.html", "text/html",
                        key="listen_features_html")

@@ -102,9 +102,10 @@ if rows:
                           "that is all red responds to energy in its band anywhere, one with red and blue to changes."
                           if filters["axes"] != ("time",) else "Each curve is one filter's weights; the dotted line "
                           "is zero."), help=f"Layer `{filters['layer']}`.")
-            st.plotly_chart(appkit.filters_figure(filters, max_filters=shown), key="zoo_filters")
-            if filters["kind"] in appkit.SPECTRAL_KINDS:
+            filters_figure, dct_figure = appkit.filter_figures(lm, lm.key, shown)
+            st.plotly_chart(filters_figure, key="zoo_filters")
+            if dct_figure is not None:
                 st.caption("Left: each filter's shape across frequency (averaged over time). Right: the fixed DCT "
                            "basis that turns log-Mels into MFCCs (paper 001 Eq. 12), over as many bands. Spectral "
                            "(S-)Conv filters on log-Mels can learn similar, but adapted, shapes.")
-                st.plotly_chart(appkit.dct_comparison_figure(filters), key="zoo_dct")
+                st.plotly_chart(dct_figure, key="zoo_dct")

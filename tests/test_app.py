@@ -817,3 +817,34 @@ def test_the_sidebar_lists_the_models_without_parsing_their_cards(monkeypatch, m
     monkeypatch.setattr(json, "load", lambda *a, **k: pytest.fail("a card was parsed"))
     choices = model_choices()
     assert TEST_MODEL in choices and any("(shipped)" in label for label in choices) == (ROOT / "checkpoints").is_dir()
+
+
+def test_page_1_and_the_zoo_build_their_figures_once_per_clip_and_model(app, monkeypatch):
+    """Reruns (any widget change, or coming back to a page) reuse the built figures: building them held the GIL
+    that every visitor's run needs (round 10, py-spy under `crnn bench --load`)."""
+    import crnn.app
+    from crnn.app import backend
+
+    built = []
+    for name in ("features_figure", "probability_figure", "over_time_figure", "filters_figure"):
+        original = getattr(backend, name)
+        for module in (backend, crnn.app):  # the pages may reach a figure through either
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, lambda *a, _f=original, _n=name, **k: built.append(_n) or _f(*a, **k))
+    from crnn.app.zoo import filter_figures
+    from crnn.core.audio import load_audio
+
+    filter_figures.clear()  # built for this model by an earlier test
+    wave = load_audio(EXAMPLES / _example_bytes()[0])
+    buffer = io.BytesIO()  # a clip no earlier test drew: the figure caches are shared by the whole server
+    sf.write(buffer, 0.5 * wave + np.random.default_rng(7).normal(0, 1e-3, len(wave)), 16000, format="WAV")
+    app.file_uploader(key="listen_upload").set_value(("figures_once.wav", buffer.getvalue(), "audio/wav")).run()
+    _clean(app, "1_listen after an upload")
+    first = sorted(built)
+    assert "features_figure" in first and "probability_figure" in first
+    app.run()
+    app.switch_page("pages/6_zoo.py").run()
+    app.switch_page("pages/6_zoo.py").run()
+    app.switch_page("pages/1_listen.py").run()
+    _clean(app, "1_listen, back again")
+    assert sorted(built) == sorted(first + ["filters_figure"]), built

@@ -27,12 +27,12 @@ each other's clips or results).
 """
 
 from crnn.app.backend import (
-    SPECTRAL_KINDS, attribution_heatmap, confusion_figure, correlation_heatmap, dct_comparison_figure, features_figure,
-    filters_figure, module_contributions_figure, noise_figure, over_time_figure, probability_figure, probe_svm_figure,
-    results_figure,
+    attribution_heatmap, confusion_figure, correlation_heatmap, module_contributions_figure,
+    noise_figure, probability_figure, probe_svm_figure, results_figure,
 )  # fmt: skip
 from crnn.app.cached import (
-    cell_report, corpus_summary, display_features, explanation, noise_result, noise_sweep, predict,
+    cell_report, clip_features_figure, corpus_summary, display_features, explanation, noise_result, noise_sweep, predict,
+    prediction_figures,
 )  # fmt: skip
 from crnn.app.confidence import chance_words, confidence_words, is_unsure, temperature
 from crnn.app.corpus import corpus_cells, corpus_folder, current_corpus, probe, recording
@@ -45,25 +45,25 @@ from crnn.app.state import CLIP_KEY, CLIPS_KEY, Clip, add_clip_bytes, current_cl
 from crnn.app.training import default_spec, model_specs, train_model
 from crnn.app.views import NO_SPEECH_WARNING, best_cell_figures, cell_layers, no_speech, probe_rows, ranked_cells
 from crnn.app.zoo import baseline_table, confusion_report, first_layer_filters, model_table, zoo_results
-from crnn.app.zoo import calibration, default_pick
+from crnn.app.zoo import calibration, default_pick, filter_figures
 from crnn.app.backend import cell_words, model_input, reliability_figure
 from crnn.core.defaults import RAVDESS, SAMPLE_RATE
 
 __all__ = [
-    "CLIPS_KEY", "CLIP_KEY", "Clip", "LoadedModel", "RAVDESS", "SAMPLE_RATE", "SPECTRAL_KINDS", "add_clip_bytes",
+    "CLIPS_KEY", "CLIP_KEY", "Clip", "LoadedModel", "RAVDESS", "SAMPLE_RATE", "add_clip_bytes",
     "attribution_heatmap", "audio_inputs", "baseline_table", "best_cell_figures", "cell_layers", "cell_report",
     "confusion_figure", "confusion_report", "corpus_cells", "corpus_folder", "corpus_summary", "correlation_heatmap",
-    "csv_bytes", "current_clip", "current_corpus", "current_model", "dct_comparison_figure", "default_spec",
-    "display_features", "emotion_label", "explanation", "features_figure", "figure_html", "filters_figure",
+    "csv_bytes", "current_clip", "current_corpus", "current_model", "default_spec",
+    "display_features", "emotion_label", "explanation", "figure_html",
     "first_layer_filters", "friendly", "intro", "is_allowed", "load_model", "model_and_clip", "model_choices",
     "model_specs", "model_table", "module_contributions_figure", "noise_figure", "noise_result", "noise_sweep",
-    "over_time_figure", "predict", "probability_figure", "probe", "probe_rows", "probe_svm_figure",
+    "predict", "probability_figure", "probe", "probe_rows", "probe_svm_figure",
     "progress_callback", "ranked_cells", "recording", "results_figure", "safe_folder", "selected_texts", "show_clip",
     "show_error", "sidebar", "train_model", "use_corpus_clip_button", "user_models_dir", "zoo_results"
 ]  # fmt: skip
 __all__ += ["calibration", "cell_words", "chance_words", "confidence_words", "default_pick", "is_unsure", "model_input", "reliability_figure",
             "temperature"]
-__all__ += ["NO_SPEECH_WARNING", "no_speech", "warm_default_model"]
+__all__ += ["NO_SPEECH_WARNING", "clip_features_figure", "filter_figures", "no_speech", "prediction_figures", "warm_default_model"]
 
 from crnn.app.memory import limit_malloc_arenas, release_freed_memory  # noqa: E402
 

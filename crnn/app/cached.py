@@ -18,6 +18,7 @@ import streamlit as st
 from crnn.app import backend
 from crnn.app.confidence import scale_explanation, scale_noise, scale_prediction, temperature
 from crnn.app.models import LoadedModel
+from crnn.app.state import emotion_label
 from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint
 
@@ -31,6 +32,25 @@ def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
     """
     result = backend.predict_file(_lm.model, _lm.card, np.array(wave))
     return scale_prediction(result, temperature(_lm.card))
+
+
+# Figures page 1 redraws on every rerun, built once per clip: building a plotly figure is Python work that holds
+# the GIL every visitor's run needs (about 30% of the server's GIL-holding samples under `crnn bench --load`).
+# st.cache_resource hands every session the same object, which only st.plotly_chart and downloads read.
+@st.cache_resource(max_entries=32, show_spinner=False)
+def prediction_figures(_lm: LoadedModel, key: str, wave: np.ndarray, height: int) -> tuple[Any, Any | None]:
+    """(probability bars, probabilities over time or None for a short clip) of :func:`predict`'s answer."""
+    result = predict(_lm, key, wave)
+    bars = backend.probability_figure(result["probabilities"], height=height, label_format=emotion_label)
+    if not result.get("over_time"):
+        return bars, None
+    return bars, backend.over_time_figure(result["over_time"], _lm.labels, label_format=emotion_label)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def clip_features_figure(wave: np.ndarray) -> Any:
+    """The clip's wave, log-Mel and MFCC in one figure (:func:`display_features`)."""
+    return backend.features_figure(np.array(wave), display_features(wave))
 
 
 @st.cache_data(max_entries=16, show_spinner="Judging the clip against the speaker's other clips…")

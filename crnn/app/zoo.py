@@ -72,3 +72,13 @@ def confusion_report(lm: LoadedModel, condition: str) -> dict | None:
 def first_layer_filters(lm: LoadedModel) -> Any:
     """The model's first convolution after its front-end (None when its first layer is recurrent)."""
     return lm.model.first_layer_filters()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def filter_figures(_lm: LoadedModel, key: str, shown: int) -> tuple[Any, Any | None]:
+    """(the first ``shown`` first-layer filters, their spectral shapes beside the DCT basis or None), built once per
+    model: they depend on its weights only, and building figures holds the GIL every visitor's run needs. Every
+    session gets the same objects, which only st.plotly_chart reads."""
+    filters = first_layer_filters(_lm)
+    dct = backend.dct_comparison_figure(filters) if filters["kind"] in backend.SPECTRAL_KINDS else None
+    return backend.filters_figure(filters, max_filters=shown), dct

@@ -55,7 +55,10 @@ def decoded_uploads(uploads: list[Any]) -> tuple[list[np.ndarray], list[str]]:
 
 def adapted_prediction(lm: LoadedModel, wave: np.ndarray, others: list[np.ndarray]) -> dict:
     """{"label", "probabilities"} of ``wave`` from the head, the speaker's statistics taken from it and ``others``."""
-    head, _ = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
+    found = backend.speaker_head(lm.folder, lm.card.get("weights_sha256"))
+    if found is None:  # removed since page 1 read its record
+        raise CrnnError(f"The speaker-adapted head of {lm.name} is gone; fit it again with crnn adapt.")
+    head = found[0]
     head_key = hashlib.sha256(head.coef_.tobytes() + head.intercept_.tobytes()).hexdigest()  # a refitted head
     p = cached.speaker_adapted_probabilities(lm, lm.key, head, head_key, wave, others)  # (K,)
     labels = [str(c) for c in head.classes_]

@@ -109,3 +109,20 @@ def test_target_index_takes_names_synonyms_and_digits():
     for bad in ("sadness", "cheerful", 3):
         with pytest.raises(ValueError):
             target_index(bad, labels)
+
+
+@pytest.mark.parametrize("steps_per_pass", [1, 3, 8])
+def test_attributions_do_not_depend_on_how_many_steps_share_a_pass(model, monkeypatch, steps_per_pass):
+    """The path is walked STEPS_PER_PASS copies at a time to bound memory; the sums must be those of one pass."""
+    import crnn.analysis.explain as explain_module
+
+    wave = clip()
+    monkeypatch.setattr(explain_module, "STEPS_PER_PASS", 1000)
+    whole = explain(model, wave, target=1, n_steps=10, layers=True)
+    monkeypatch.setattr(explain_module, "STEPS_PER_PASS", steps_per_pass)
+    parts = explain(model, wave, target=1, n_steps=10, layers=True)
+    np.testing.assert_allclose(parts.attributions, whole.attributions, rtol=1e-4, atol=1e-6)
+    assert parts.modules.keys() == whole.modules.keys() and parts.delta == pytest.approx(whole.delta, abs=1e-5)
+    for name, module in whole.modules.items():
+        np.testing.assert_allclose(parts.modules[name]["per_time"], module["per_time"], rtol=1e-4, atol=1e-6)
+        assert parts.modules[name]["delta"] == pytest.approx(module["delta"], abs=1e-5)

@@ -36,6 +36,9 @@ from crnn.core.features import HOP_LENGTH, compute, frame_times
 from crnn.core.hooks import this_thread_only
 
 METHODS = ("integrated_gradients", "saliency", "occlusion")
+# Copies of the clip per forward/backward pass along the path. Memory grows with it (all 32 steps of a long clip
+# at once cost hundreds of MB, on the app server once per visitor's attribution); the work does not.
+STEPS_PER_PASS = 8
 ALIASES = {"ig": "integrated_gradients"}
 
 
@@ -226,7 +229,8 @@ def _attribute(
 
         return occlusion(fm, x, target), None, None
     attr, d = IntegratedGradients(fm).attribute(
-        x, baselines=baseline, target=target, n_steps=n_steps, internal_batch_size=n_steps, return_convergence_delta=True,
+        x, baselines=baseline, target=target, n_steps=n_steps, internal_batch_size=min(n_steps, STEPS_PER_PASS),
+        return_convergence_delta=True,
     )
     with torch.no_grad():
         diff = float(logits[target] - fm(baseline)[0, target])
@@ -241,19 +245,9 @@ def module_conductance(fm: FeatureModel, x: Tensor, baseline: Tensor, target: in
     LayerConductance). Summed over a module's units it approximates
     F(x) − F(baseline) for any module every path passes through.
     """
-    alphas = torch.linspace(0, 1, n_steps + 1, device=x.device).view(-1, *([1] * (x.dim() - 1)))
-    path = (baseline + alphas * (x - baseline)).requires_grad_(True)  # (n+1, ...)
-    outs = fm.outputs(path)
-    names = [m for m in MODULES if m in outs and outs[m].requires_grad]
-    score = outs["logits"][:, target]  # (n+1,)
-    grads = torch.autograd.grad(score.sum(), [outs[m] for m in names], allow_unused=True)
-    diff = float(score[-1].detach() - score[0].detach())
+    sums, diff = _conductance_sums(fm, x, baseline, target, n_steps)
     result: dict[str, dict] = {}
-    for name, grad in zip(names, grads):
-        if grad is None:
-            continue
-        y = outs[name].detach()
-        cond = (grad[1:] * (y[1:] - y[:-1])).sum(dim=0)  # (T_m, D) or (D,)
+    for name, cond in sums.items():  # cond: (T_m, D) or (D,)
         per_time = cond.sum(dim=-1).reshape(-1).cpu().numpy() if cond.dim() > 1 else cond.sum().reshape(1).cpu().numpy()
         seconds = fm.wave.shape[-1] / SAMPLE_RATE
         total = float(cond.sum())
@@ -265,3 +259,26 @@ def module_conductance(fm: FeatureModel, x: Tensor, baseline: Tensor, target: in
             "per_time": per_time,
         }
     return result
+
+
+def _conductance_sums(fm: FeatureModel, x: Tensor, baseline: Tensor, target: int, n_steps: int) -> tuple[dict, float]:
+    """({module: conductance summed over the steps, (T_m, D) or (D,)}, F(x) − F(baseline)), STEPS_PER_PASS at a time."""
+    alphas = torch.linspace(0, 1, n_steps + 1, device=x.device).view(-1, *([1] * (x.dim() - 1)))
+    sums: dict[str, Tensor] = {}
+    first = last = 0.0
+    for start in range(1, n_steps + 1, STEPS_PER_PASS):  # steps start..stop-1, with the point before them
+        stop = min(start + STEPS_PER_PASS, n_steps + 1)
+        path = (baseline + alphas[start - 1 : stop] * (x - baseline)).requires_grad_(True)  # (≤ P+1, ...)
+        outs = fm.outputs(path)
+        names = [m for m in MODULES if m in outs and outs[m].requires_grad]
+        score = outs["logits"][:, target]  # (≤ P+1,); rows are independent in eval mode
+        grads = torch.autograd.grad(score[1:].sum(), [outs[m] for m in names], allow_unused=True)
+        score = score.detach()
+        for name, grad in zip(names, grads):
+            if grad is not None:
+                y = outs[name].detach()
+                part = (grad[1:] * (y[1:] - y[:-1])).sum(dim=0)
+                sums[name] = part if name not in sums else sums[name] + part
+        first = float(score[0]) if start == 1 else first
+        last = float(score[-1])
+    return sums, last - first

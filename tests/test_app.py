@@ -732,7 +732,7 @@ print([e.value for e in at.exception], any("other clips" in e.label for e in at.
 
 def test_a_first_visit_to_page_1_with_a_speaker_head_imports_no_scikit_learn(models_dir, tmp_path):
     """Page 1 only needs the head's record (how many clips it needs) until the visitor gives enough clips;
-    importing scikit-learn for it cost about 1.7 s of the first visit's prediction (round 10)."""
+    importing scikit-learn for it slowed every first visit (round 10)."""
     import subprocess
     import sys
 
@@ -797,8 +797,8 @@ def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(a
 
 
 def test_the_server_runs_no_full_garbage_collection_after_every_script_run():
-    """Streamlit's default gc.collect(2) after every run held the GIL for about 0.3 s with torch, scikit-learn and
-    plotly loaded, stalling every other visitor (round 10, py-spy under `crnn bench --load`)."""
+    """Streamlit's default gc.collect(2) after every run walks every object of the server while holding the GIL
+    (torch, scikit-learn and plotly loaded), stalling every other visitor (round 10, py-spy under load)."""
     import tomllib
 
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
@@ -806,8 +806,8 @@ def test_the_server_runs_no_full_garbage_collection_after_every_script_run():
 
 
 def test_the_sidebar_lists_the_models_without_parsing_their_cards(monkeypatch, models_dir):
-    """The sidebar runs on every script run of every visitor; parsing the 29 shipped cards (670 KB of JSON) each
-    time was 8% of the server's GIL-holding samples under load (round 10)."""
+    """The sidebar runs on every script run of every visitor; parsing every shipped card each time held the GIL
+    that the other visitors' runs need (round 10, a profile under load)."""
     import json
 
     from crnn.app.models import model_choices

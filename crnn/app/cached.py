@@ -35,7 +35,7 @@ def predict(_lm: LoadedModel, key: str, wave: np.ndarray) -> dict:
 
 
 # Figures page 1 redraws on every rerun, built once per clip: building a plotly figure is Python work that holds
-# the GIL every visitor's run needs (about 30% of the server's GIL-holding samples under `crnn bench --load`).
+# the GIL every visitor's run needs (most of what held it in a profile under `crnn bench --load`).
 # st.cache_resource hands every session the same object, which only st.plotly_chart and downloads read.
 @st.cache_resource(max_entries=32, show_spinner=False)
 def prediction_figures(_lm: LoadedModel, key: str, wave: np.ndarray, height: int) -> tuple[Any, Any | None]:

@@ -166,6 +166,39 @@ def test_the_default_model_is_warmed_once_in_the_background_and_taken_over(model
     models._load.clear()
 
 
+_SERVER_START = """
+import asyncio, importlib.util, sys
+from crnn import app as appkit
+started = []
+appkit.warm_default_model = lambda: started.append("warm")
+spec = importlib.util.spec_from_file_location("lens_server", sys.argv[1])  # imported, as `streamlit run` does
+server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(server)
+assert not started and not hasattr(server, "PAGES"), "importing app.py must neither warm nor draw pages"
+async def start_and_stop():
+    async with server.warm_at_start(server.app):
+        started.append("serving")
+asyncio.run(start_and_stop())
+print(type(server.app).__name__, started)
+"""
+
+
+def test_streamlit_run_warms_the_default_model_when_the_server_starts():
+    """``streamlit run app.py`` finds ``app``, an ``st.App`` whose start-up hook starts the warm-up before any
+    visitor connects (before round 11 it started on the first visitor's script run, after the browser had
+    loaded the front-end)."""
+    import subprocess
+    import sys
+
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    found = discover_asgi_app(ROOT / "app.py")
+    assert found.is_asgi_app and found.app_name == "app", found
+    done = subprocess.run([sys.executable, "-c", _SERVER_START, str(ROOT / "app.py")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1:] == ["App ['warm', 'serving']"], done.stdout + done.stderr[-2000:]
+
+
 def test_white_noise_upload_warns_no_speech_and_marks_the_prediction_unreliable(app):
     assert not app.warning, "an example clip is speech: no warning"
     buffer = io.BytesIO()

@@ -30,6 +30,7 @@ if __name__ != "__main__":  # imported by ``streamlit run`` to serve the app
 else:  # a visitor's script run
     from crnn import app as appkit
 
+    appkit.start_run_clock()
     appkit.limit_malloc_arenas()  # no-ops after the start-up hook; they matter where it did not run (AppTest)
     appkit.warm_default_model()
     st.set_page_config(page_title="CRNN Lens", page_icon="🔎", layout="wide")

@@ -25,11 +25,13 @@ def test_one_session_for_a_few_seconds_uploads_switches_pages_and_samples_memory
     assert result["uploads"] >= 1 and result["rounds"] >= 1
     lat = result["upload_to_prediction_s"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["max"]
+    server = result["server_run_to_answer_s"]  # the server's part of each wait, logged by page 1
+    assert server["n"] == result["uploads"] and 0 < server["p50"] <= server["max"] <= lat["max"]
     assert result["server_rss_over_time"] and all(s["mb"] > 50 for s in result["server_rss_over_time"])
     cpu = result["cpu_s"]
     assert 0 < cpu["server"] <= cpu["machine_busy"] <= cpu["machine_capacity"] * 1.05
     text = load.load_text(result)
-    assert "p90" in text and "server RSS" in text and "0 errors" in text and "server's share" in text
+    assert "p90" in text and "server RSS" in text and "server's script run" in text and "0 errors" in text and "server's share" in text
 
 
 def test_cpu_seconds_of_a_busy_process_and_of_the_machine():

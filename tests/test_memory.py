@@ -43,3 +43,16 @@ def test_freed_memory_goes_back_to_the_system(in_thread):
 
 def test_arenas_can_be_capped():
     assert memory.limit_malloc_arenas()
+
+
+def test_a_leak_raises_the_memory_trend_and_the_swing_of_requests_does_not():
+    """``crnn bench --load`` judges "flat" memory by the trend of the last two minutes (MB per minute)."""
+    from crnn.bench.load import rss_trend_mb_per_min
+
+    t = np.arange(0, 121, 5.0)  # (25,) a sample every 5 s for 2 minutes
+    swing = 1000 + 150 * np.where(np.arange(len(t)) % 2 == 0, 1.0, -1.0)  # ±150 MB between samples, no drift
+    leak = 1000 + 30 * t / 60  # 30 MB more every minute
+    samples = lambda mb: [{"t_s": float(a), "mb": float(b)} for a, b in zip(t, mb)]  # noqa: E731
+    assert abs(rss_trend_mb_per_min(samples(swing))) < 10
+    assert rss_trend_mb_per_min(samples(leak)) == pytest.approx(30, abs=0.1)
+    assert rss_trend_mb_per_min(samples(leak)[:2]) is None

@@ -21,6 +21,7 @@ each other's clips or results).
 - :mod:`~crnn.app.sidebar`: the shared sidebar.
 - :mod:`~crnn.app.frame`: page introduction, one-line errors, progress bars, downloads.
 - :mod:`~crnn.app.memory`: freed memory handed back to the system after each run (glibc).
+- :mod:`~crnn.app.timing`: the server's share of the wait, for ``crnn bench --load``.
 - :mod:`~crnn.app.speaker`: page 1's speaker-adapted prediction.
 - :mod:`~crnn.app.lab`: the causal lab; :mod:`~crnn.app.controls`: page 2's intervals and controls;
   :mod:`~crnn.app.science`: the paper check.
@@ -78,5 +79,6 @@ from crnn.app.controls import controls_section  # noqa: E402  (intervals and con
 __all__ += ["controls_section"]
 
 from crnn.app.speaker import speaker_section  # noqa: E402  (speaker-adapted prediction, page 1)
+from crnn.app.timing import answer_shown, start_run_clock  # noqa: E402  (server timings for crnn bench --load)
 
-__all__ += ["speaker_section"]
+__all__ += ["answer_shown", "speaker_section", "start_run_clock"]

@@ -11,13 +11,19 @@ maximum number of rounds) and nothing but the loopback address is reached.
 Reported: errors (a step that timed out or a page that shows an exception),
 upload → prediction p50, p90 and max (goal: p90 ≤ 4 s for 8 sessions on 2
 cores), the server's resident memory over time (read from /proc; goal:
-≤ 2 GB and flat over the last two minutes), and the CPU time the server and
-the whole machine used while measured: on a small machine the browsers
+≤ 2 GB and flat over the last two minutes: its range, and its trend in MB
+per minute, which a leak raises and the coming and going of requests does
+not), and the CPU time the server and the whole machine used while measured: on a small machine the browsers
 compete with the server, and this says how much of the wait is the app's.
+The server's own part of each wait is reported too: page 1 logs, for every
+upload, the seconds from the start of its script run to the prediction
+handed to Streamlit (:mod:`crnn.app.timing`, through ``CRNN_TIMINGS_FILE``);
+the rest is the upload, the websocket and the browser drawing the page.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -28,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from crnn.bench import browser as app_bench
-from crnn.core.defaults import PROJECT_DIR, SAMPLE_RATE
+from crnn.core.defaults import PROJECT_DIR, SAMPLE_RATE, TIMINGS_ENV
 from crnn.core.errors import CrnnError
 
 SESSIONS = 8
@@ -100,12 +106,14 @@ class _Clips:
         n = int(app_bench.CLIP_SECONDS * SAMPLE_RATE)
         self.waves = [np.resize(load_audio(path), n).astype(np.float32) for path in examples]
         self.folder = folder
+        self.uploaded: set[str] = set()  # file names, as page 1 shows them after "📁 "
 
     def make(self, session: int, k: int) -> Path:
         import soundfile as sf
 
         wave = self.waves[(session + k) % len(self.waves)] * np.float32(0.9 - 0.3 * ((k * 7 + session) % 50) / 50)
         path = self.folder / f"s{session}_{k}.wav"
+        self.uploaded.add(path.name)
         sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
         return path
 
@@ -222,7 +230,8 @@ def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: fl
         tmp = Path(tmp)
         env, trained = app_bench.demo_models(tmp / "models")
         clips, port = _Clips(tmp), app_bench.free_port()
-        with app_bench.serve({"CRNN_CACHE_DIR": str(tmp / "cache"), **env}, port=port) as (url, _):
+        timings = tmp / "server_timings.jsonl"
+        with app_bench.serve({"CRNN_CACHE_DIR": str(tmp / "cache"), TIMINGS_ENV: str(timings), **env}, port=port) as (url, _):
             sampler = _RssSampler(_server_pid(port), rss_every_s)
             begin, deadline = threading.Event(), [float("inf")]
             threads = [threading.Thread(target=_session, args=(url, n, clips, begin, deadline, results[n]), daemon=True)
@@ -239,10 +248,28 @@ def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: fl
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline[0] - time.monotonic()) + STEP_TIMEOUT_S * 4)
             wall = sampler.stop()
+        server_s = _server_answer_seconds(timings, clips.uploaded)
     for n, thread in enumerate(threads):
         if thread.is_alive():
             results[n]["errors"].append(f"session {n}: still running when the load test ended")
-    return _summary(sessions, minutes, trained, results, sampler.samples, wall) | {"cpu_s": _cpu_summary(*sampler.cpu_used, wall)}
+    return _summary(sessions, minutes, trained, results, sampler.samples, wall) | {
+        "server_run_to_answer_s": _spread(server_s), "cpu_s": _cpu_summary(*sampler.cpu_used, wall)}
+
+
+def _server_answer_seconds(timings: Path, uploaded: set[str]) -> list[float]:
+    """Seconds from the start of the script run to the prediction handed to Streamlit, first run of each upload."""
+    first: dict[str, float] = {}
+    if timings.exists():
+        for line in timings.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            name = record["clip"].removeprefix("📁 ")
+            if name in uploaded and name not in first:
+                first[name] = float(record["seconds"])
+    return list(first.values())
+
+
+def _spread(values: list[float]) -> dict:
+    return {"n": len(values), "p50": _percentile(values, 50), "p90": _percentile(values, 90), "max": _percentile(values, 100)}
 
 
 def _cpu_summary(server: float | None, machine: float | None, wall: float) -> dict:
@@ -256,7 +283,7 @@ def _summary(sessions: int, minutes: float, trained: bool, results: list[dict], 
     latencies = [s for r in results for s in r["latencies"]]
     errors = [e for r in results for e in r["errors"]]
     rss = [s["mb"] for s in samples]
-    last = [s["mb"] for s in samples if s["t_s"] >= wall - 120]
+    last = [s for s in samples if s["t_s"] >= wall - 120]
     p90 = _percentile(latencies, 90)
     return {
         "sessions": sessions,
@@ -270,10 +297,29 @@ def _summary(sessions: int, minutes: float, trained: bool, results: list[dict], 
         "upload_to_prediction_s": {"p50": _percentile(latencies, 50), "p90": p90, "max": _percentile(latencies, 100),
                                    "goal_p90": P90_GOAL_S, "ok": bool(p90 is not None and p90 <= P90_GOAL_S)},
         "server_rss_mb": {"start": rss[0] if rss else None, "end": rss[-1] if rss else None,
-                          "max": max(rss) if rss else None, "last_2_min_range": round(max(last) - min(last), 1) if last else None,
+                          "max": max(rss) if rss else None, "last_2_min_range": _range([s["mb"] for s in last]),
+                          "last_2_min_trend_mb_per_min": rss_trend_mb_per_min(last),
                           "goal_max": RSS_GOAL_MB, "ok": bool(rss and max(rss) <= RSS_GOAL_MB)},
         "server_rss_over_time": samples,
     }  # fmt: skip
+
+
+def _range(values: list[float]) -> float | None:
+    return round(max(values) - min(values), 1) if values else None
+
+
+def rss_trend_mb_per_min(samples: list[dict]) -> float | None:
+    """Least-squares slope of memory over time, MB per minute, of ``{"t_s", "mb"}`` samples; None below 3 samples.
+
+    A leak shows as a steady rise; the swing of requests coming and going (the
+    range) does not move it.
+    """
+    if len(samples) < 3:
+        return None
+    minutes = np.array([s["t_s"] for s in samples]) / 60
+    if np.ptp(minutes) == 0:
+        return None
+    return round(float(np.polyfit(minutes, np.array([s["mb"] for s in samples]), 1)[0]), 1)
 
 
 def load_text(result: dict) -> str:
@@ -284,12 +330,18 @@ def load_text(result: dict) -> str:
         f"{result['rounds']} rounds, {result['uploads']} uploads, {result['errors']} errors",
         *[f"  error: {message}" for message in result["error_messages"]],
         f"upload → prediction: p50 {lat['p50']} s, p90 {lat['p90']} s (goal ≤ {lat['goal_p90']:g} s), max {lat['max']} s",
+        _server_text(result["server_run_to_answer_s"]),
         f"server RSS: {rss['start']} → {rss['end']} MB, max {rss['max']} MB (goal ≤ {rss['goal_max']} MB), "
-        f"range over the last 2 min {rss['last_2_min_range']} MB",
+        f"over the last 2 min: range {rss['last_2_min_range']} MB, trend {rss['last_2_min_trend_mb_per_min']} MB/min",
         _cpu_text(result["cpu_s"]),
         "server RSS over time (s: MB): " + ", ".join(f"{s['t_s']:g}: {s['mb']:.0f}" for s in result["server_rss_over_time"]),
     ]
     return "\n".join(lines)
+
+
+def _server_text(server: dict) -> str:
+    return (f"of which the server's script run, from its start to the prediction handed to Streamlit: p50 {server['p50']} s, "
+            f"p90 {server['p90']} s, max {server['max']} s ({server['n']} uploads)")
 
 
 def _cpu_text(cpu: dict) -> str:

@@ -26,3 +26,5 @@ CACHE_DIR = Path(os.environ.get("CRNN_CACHE_DIR", Path.home() / ".cache" / "crnn
 STATE_DIR = Path(os.environ.get("CRNN_STATE_DIR", Path.home() / ".local" / "state" / "crnn-lens"))
 # Models trained by users (CLI without --out, and the app) go here, never over a shipped checkpoint.
 USER_MODELS_DIR = Path(os.environ.get("CRNN_LENS_MODELS", "").strip() or Path.home() / ".crnn_lens" / "models").expanduser()
+# When set, the app's page 1 appends its server-side answer times here (crnn bench --load reads them).
+TIMINGS_ENV = "CRNN_TIMINGS_FILE"

@@ -13,8 +13,9 @@ upload → prediction p50, p90 and max (goal: p90 ≤ 4 s for 8 sessions on 2
 cores), the server's resident memory over time (read from /proc; goal:
 ≤ 2 GB and flat over the last two minutes: its range, and its trend in MB
 per minute, which a leak raises and the coming and going of requests does
-not), and the CPU time the server and the whole machine used while measured: on a small machine the browsers
-compete with the server, and this says how much of the wait is the app's.
+not), and the CPU time the server and the whole machine used while
+measured: on a small machine the browsers compete with the server, and this
+says how much of the wait is the app's.
 The server's own part of each wait is reported too: page 1 logs, for every
 upload, the seconds from the start of its script run to the prediction
 handed to Streamlit (:mod:`crnn.app.timing`, through ``CRNN_TIMINGS_FILE``);

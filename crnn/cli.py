@@ -235,7 +235,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.load:
         from crnn.bench.load import load_text, run_load
 
-        _print(run_load(sessions=args.sessions, minutes=args.minutes), args.json, load_text)
+        _print(run_load(sessions=args.sessions, minutes=args.minutes, browser_nice=args.browser_nice), args.json, load_text)
         return 0
     from crnn.bench import run_bench
 
@@ -374,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: a load test, browser sessions uploading clips and switching pages on a local server")
     p.add_argument("--sessions", type=int, default=8, help="with --load: browser sessions at once")
     p.add_argument("--minutes", type=float, default=5.0, help="with --load: how long they keep going")
+    p.add_argument("--browser-nice", type=int, default=0,
+                   help="with --load: run the browsers at this lower CPU priority (1-19), as browsers on visitors' "
+                   "own computers would take no CPU from the server; 0 (default): the same priority")
     return parser
 
 

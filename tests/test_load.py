@@ -56,3 +56,41 @@ def test_the_load_test_refuses_no_sessions():
 
     with pytest.raises(CrnnError, match="sessions"):
         load.run_load(sessions=0, minutes=1)
+
+
+def _descendants_nice(root: int) -> dict[int, tuple[str, int]]:
+    """{pid: (name, nice)} of every process below ``root`` (from /proc)."""
+    from pathlib import Path
+
+    stats = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            name, rest = (proc / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+            fields = rest.split()  # from field 3 (state) on
+            stats[int(proc.name)] = (int(fields[1]), name, int(fields[16]))  # (ppid, name, nice)
+        except (OSError, ValueError, IndexError):
+            continue
+    below, grew = {root}, True
+    while grew:
+        new = {pid for pid, (ppid, _, _) in stats.items() if ppid in below} - below
+        below, grew = below | new, bool(new)
+    return {pid: stats[pid][1:] for pid in below - {root} if pid in stats}
+
+
+def test_with_browser_nice_every_browser_process_runs_at_that_lower_priority():
+    """Chromium run by root lifts its browser and GPU processes to nice -8; with ``nice`` none may go below it."""
+    import os
+
+    with bench_app.browser(nice=7) as chromium:
+        chromium.new_page().goto("about:blank")
+        nices = _descendants_nice(os.getpid())
+    browsers = {pid: nice for pid, (name, nice) in nices.items() if "chrom" in name}
+    assert len(browsers) >= 3 and set(browsers.values()) == {7}, nices
+
+
+def test_the_load_test_refuses_a_browser_priority_out_of_range():
+    from crnn.bench import load
+    from crnn.core.errors import CrnnError
+
+    with pytest.raises(CrnnError, match="browser-nice"):
+        load.run_load(sessions=1, minutes=1, browser_nice=25)

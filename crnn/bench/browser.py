@@ -4,7 +4,8 @@ Goals: ≤ 5 s from ``streamlit run app.py`` to a served first page, ≤ 3 s to
 the first prediction on screen (the default clip's predicted emotion; the
 time until every figure below it is drawn is reported beside it), and ≤ 1 s
 from uploading a 5 s clip on "Listen and predict" to its prediction on
-screen. :func:`run` returns them as {"value", "goal", "unit", "ok"} entries;
+screen (start-up: the median of three fresh starts). :func:`run` returns them
+as {"value", "goal", "unit", "ok"} entries;
 ``crnn bench`` adds them under "app".
 
 The helpers (:func:`serve`, :func:`browser`, :func:`wait_idle`, :func:`upload`)
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -37,6 +39,7 @@ FIRST_PAGE_GOAL_S = 5.0
 FIRST_PREDICTION_GOAL_S = 3.0  # from `streamlit run` to the default clip's predicted emotion on screen
 UPLOAD_GOAL_S = 1.0
 UPLOADS = 5  # upload → prediction is timed this many times, each with a different clip
+STARTS = 3  # start-up is timed this many times, each a fresh server; the median is reported
 CLIP_SECONDS = 5.0
 
 
@@ -94,16 +97,35 @@ def serve(env: dict[str, str] | None = None, port: int | None = None) -> Iterato
 
 
 @contextlib.contextmanager
-def browser() -> Iterator[Any]:
-    """A headless Chromium from Playwright (``/usr/bin/chromium`` unless CRNN_LENS_CHROMIUM says otherwise)."""
+def browser(nice: int = 0) -> Iterator[Any]:
+    """A headless Chromium from Playwright (``/usr/bin/chromium`` unless CRNN_LENS_CHROMIUM says otherwise).
+
+    ``nice`` above 0 runs it, and every process it starts, at that lower CPU priority (``nice -n``), as
+    visitors' browsers on their own machines would take no CPU from the server.
+    """
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        executable = _niced(CHROMIUM, nice, Path(tmp)) if nice > 0 else CHROMIUM
+        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:
             chromium.close()
+
+
+def _niced(program: str, nice: int, folder: Path) -> str:
+    """Path of a launcher that runs ``program`` with its arguments at ``nice`` (its children inherit it).
+
+    Chromium raises its own browser and GPU processes' priority (to nice -8) when it may, as when run by
+    root: the launcher takes that right away first (``setpriv``, where there is one), as for any other user.
+    """
+    launcher = folder / "chromium"
+    drop = "setpriv --bounding-set -sys_nice " if shutil.which("setpriv") else ""
+    target = shlex.quote(shutil.which(program) or program)
+    launcher.write_text(f'#!/bin/sh\nexec {drop}nice -n {int(nice)} {target} "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
 
 
 def wait_idle(page: Any, timeout_s: float = 60.0) -> None:
@@ -176,39 +198,65 @@ def _goal(value: float, goal: float) -> dict:
 
 
 def run() -> dict:
-    """Time app start-up and upload → prediction in headless Chromium; CrnnError if no browser is at hand."""
+    """Time app start-up and upload → prediction in headless Chromium; CrnnError if no browser is at hand.
+
+    Start-up is timed :data:`STARTS` times, each with a fresh server and a fresh browser context (no cached
+    front-end), and reported as the median; the uploads are timed on the last start's page.
+    """
     missing = browser_available()
     if missing:
         raise CrnnError(f"cannot time the app: {missing}")
+    starts: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env, trained = demo_models(tmp / "models")
         clips = [five_second_clip(tmp, k) for k in range(UPLOADS)]  # distinct audio: no cached answers
         with browser() as chromium:
-            page = chromium.new_page()
-            with serve(env) as (url, start):
-                server_ready = time.perf_counter() - start
-                page.goto(url)
-                page.get_by_role("heading", name="Listen and predict").wait_for(timeout=60_000)
-                first_page = time.perf_counter() - start
-                page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
-                first_prediction = time.perf_counter() - start  # the model's answer is on screen
-                wait_idle(page)
-                first_page_complete = time.perf_counter() - start  # and every figure below it
-                upload_s = []
-                for clip in clips:
-                    t0 = time.perf_counter()
-                    upload(page, clip)
-                    wait_prediction(page, f"📁 {clip.name}")
-                    upload_s.append(time.perf_counter() - t0)
-                wait_idle(page)
+            for k in range(STARTS):
+                page = chromium.new_page()  # a new context each time: the front-end is fetched afresh
+                with serve(env) as (url, start):
+                    starts.append(_first_visit(page, url, start))
+                    upload_s = _uploads(page, clips) if k == STARTS - 1 else []
+                page.close()
+
+    def median(key: str) -> float:
+        return float(np.median([s[key] for s in starts]))
+
+    def spread(key: str) -> dict:
+        return {"statistic": f"median of {STARTS} starts", "all": [round(s[key], 3) for s in starts]}
+
     return {
-        "first_page_s": _goal(first_page, FIRST_PAGE_GOAL_S),
-        "server_ready_s": round(server_ready, 3),
-        "first_prediction_s": _goal(first_prediction, FIRST_PREDICTION_GOAL_S),
-        "first_page_complete_s": round(first_page_complete, 3),
+        "first_page_s": _goal(median("first_page"), FIRST_PAGE_GOAL_S) | spread("first_page"),
+        "server_ready_s": round(median("server_ready"), 3),
+        "first_prediction_s": _goal(median("first_prediction"), FIRST_PREDICTION_GOAL_S) | spread("first_prediction"),
+        "first_page_complete_s": round(median("first_page_complete"), 3),
         "upload_to_prediction_s": {**_goal(float(np.median(upload_s)), UPLOAD_GOAL_S), "statistic": "median",
                                    "all": [round(u, 3) for u in upload_s]},
         "clip_seconds": CLIP_SECONDS,
         "trained_checkpoint": trained,
     }
+
+
+def _first_visit(page: Any, url: str, start: float) -> dict[str, float]:
+    """Seconds from ``start`` (the server's launch) to each stage of a first visit to ``url``."""
+    times = {"server_ready": time.perf_counter() - start}
+    page.goto(url)
+    page.get_by_role("heading", name="Listen and predict").wait_for(timeout=60_000)
+    times["first_page"] = time.perf_counter() - start
+    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+    times["first_prediction"] = time.perf_counter() - start  # the model's answer is on screen
+    wait_idle(page)
+    times["first_page_complete"] = time.perf_counter() - start  # and every figure below it
+    return times
+
+
+def _uploads(page: Any, clips: list[Path]) -> list[float]:
+    """Seconds from each upload to its prediction on screen."""
+    seconds = []
+    for clip in clips:
+        t0 = time.perf_counter()
+        upload(page, clip)
+        wait_prediction(page, f"📁 {clip.name}")
+        seconds.append(time.perf_counter() - t0)
+    wait_idle(page)
+    return seconds

@@ -129,7 +129,8 @@ def _go_to(page: Any, title: str) -> None:
     app_bench.wait_idle(page, STEP_TIMEOUT_S)
 
 
-def _session(url: str, number: int, clips: _Clips, start: threading.Event, deadline: list[float], out: dict) -> None:
+def _session(url: str, number: int, clips: _Clips, start: threading.Event, deadline: list[float], out: dict,
+             nice: int = 0) -> None:
     """One visitor: its own headless Chromium, looping upload → prediction → another page → back until the deadline."""
     latencies, errors = out["latencies"], out["errors"]
 
@@ -138,7 +139,7 @@ def _session(url: str, number: int, clips: _Clips, start: threading.Event, deadl
                                                         if exc is not None else "the page shows an exception"))
 
     try:
-        with app_bench.browser() as chromium:
+        with app_bench.browser(nice) as chromium:
             page = chromium.new_page(viewport={"width": 1400, "height": 1400})
             page.goto(url)
             page.get_by_role("heading", name=LISTEN).wait_for(timeout=STEP_TIMEOUT_S * 1000)
@@ -214,15 +215,21 @@ class _RssSampler(threading.Thread):
         return time.perf_counter() - self.t_zero
 
 
-def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: float = RSS_EVERY_S) -> dict:
+def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: float = RSS_EVERY_S,
+             browser_nice: int = 0) -> dict:
     """Drive ``sessions`` browser sessions against a fresh local server for ``minutes``; returns the figures.
 
     The clock starts once every session has its first page; sessions already
-    in a round when time is up finish it. CrnnError if Playwright or Chromium
-    is missing, or for a non-positive ``sessions`` or ``minutes``.
+    in a round when time is up finish it. ``browser_nice`` above 0 runs the
+    browsers at that lower CPU priority: on one machine they otherwise take
+    most of its CPU from the server, which visitors' own computers would not.
+    CrnnError if Playwright or Chromium is missing, or for a non-positive
+    ``sessions`` or ``minutes``, or a ``browser_nice`` outside 0-19.
     """
     if sessions < 1 or minutes <= 0:
         raise CrnnError("--sessions must be at least 1 and --minutes above 0")
+    if not 0 <= browser_nice <= 19:
+        raise CrnnError("--browser-nice must be between 0 and 19")
     missing = app_bench.browser_available()
     if missing:
         raise CrnnError(f"cannot run the load test: {missing}")
@@ -235,7 +242,8 @@ def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: fl
         with app_bench.serve({"CRNN_CACHE_DIR": str(tmp / "cache"), TIMINGS_ENV: str(timings), **env}, port=port) as (url, _):
             sampler = _RssSampler(_server_pid(port), rss_every_s)
             begin, deadline = threading.Event(), [float("inf")]
-            threads = [threading.Thread(target=_session, args=(url, n, clips, begin, deadline, results[n]), daemon=True)
+            threads = [threading.Thread(target=_session, args=(url, n, clips, begin, deadline, results[n], browser_nice),
+                                        daemon=True)
                        for n in range(sessions)]  # fmt: skip
             sampler.start()
             for thread in threads:
@@ -254,7 +262,7 @@ def run_load(sessions: int = SESSIONS, minutes: float = MINUTES, rss_every_s: fl
         if thread.is_alive():
             results[n]["errors"].append(f"session {n}: still running when the load test ended")
     return _summary(sessions, minutes, trained, results, sampler.samples, wall) | {
-        "server_run_to_answer_s": _spread(server_s), "cpu_s": _cpu_summary(*sampler.cpu_used, wall)}
+        "browser_nice": browser_nice, "server_run_to_answer_s": _spread(server_s), "cpu_s": _cpu_summary(*sampler.cpu_used, wall)}
 
 
 def _server_answer_seconds(timings: Path, uploaded: set[str]) -> list[float]:
@@ -328,7 +336,8 @@ def load_text(result: dict) -> str:
     lat, rss = result["upload_to_prediction_s"], result["server_rss_mb"]
     lines = [
         f"{result['sessions']} sessions × {result['minutes']:g} min ({result['seconds_measured']:.0f} s measured): "
-        f"{result['rounds']} rounds, {result['uploads']} uploads, {result['errors']} errors",
+        f"{result['rounds']} rounds, {result['uploads']} uploads, {result['errors']} errors"
+        + (f", browsers at nice {result['browser_nice']}" if result.get("browser_nice") else ""),
         *[f"  error: {message}" for message in result["error_messages"]],
         f"upload → prediction: p50 {lat['p50']} s, p90 {lat['p90']} s (goal ≤ {lat['goal_p90']:g} s), max {lat['max']} s",
         _server_text(result["server_run_to_answer_s"]),

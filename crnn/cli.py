@@ -370,13 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", cmd_bench, "speed figures")
     p.add_argument("--corpus", default=None, help="RAVDESS folder (default ../shared/data/ravdess)")
     p.add_argument("--no-app", action="store_true", help="skip the browser timings")
-    p.add_argument("--load", action="store_true",
-                   help="instead: a load test, browser sessions uploading clips and switching pages on a local server")
+    p.add_argument("--load", action="store_true", help="instead: a load test, browser sessions on a local server")
     p.add_argument("--sessions", type=int, default=8, help="with --load: browser sessions at once")
     p.add_argument("--minutes", type=float, default=5.0, help="with --load: how long they keep going")
-    p.add_argument("--browser-nice", type=int, default=0,
-                   help="with --load: run the browsers at this lower CPU priority (1-19), as browsers on visitors' "
-                   "own computers would take no CPU from the server; 0 (default): the same priority")
+    p.add_argument("--browser-nice", type=int, default=0, help="with --load: the browsers' lower CPU priority (1-19)")
     return parser
 
 

@@ -881,3 +881,15 @@ def test_page_1_and_the_zoo_build_their_figures_once_per_clip_and_model(app, mon
     app.switch_page("pages/1_listen.py").run()
     _clean(app, "1_listen, back again")
     assert sorted(built) == sorted(first + ["filters_figure"]), built
+
+
+def test_page_2_hands_every_run_the_same_module_figure():
+    """The twelve-panel figure is not copied out of a cache on every visit (round 11: that unpickling held the GIL)."""
+    from test_probe import synthetic_reps
+
+    from crnn.app import cached
+
+    reps = synthetic_reps()
+    first = cached.probe_figure(reps, None, "figure-once", "synthetic", "lda")
+    assert cached.probe_figure(reps, None, "figure-once", "synthetic", "lda") is first
+    assert cached.probe_figure(reps, None, "figure-once-other-model", "synthetic", "lda") is not first

@@ -124,17 +124,17 @@ def bundle_umap_points(_reps: Any, _lm: LoadedModel, key: str) -> dict | None:
     return backend.bundle_umap_points(_reps, _lm.folder)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def probe_figure(_reps: Any, _scores: dict, key: str, corpus: str, method: str, _points: dict | None = None) -> Any:
     """Paper 001 Fig. 2: the module views projected by ``method`` ("lda" or "umap").
 
-    Rebuilt from its dict, the figure has the same JSON as the copies the cache
-    hands out later; Streamlit ties a chart's click selection to that JSON, so
-    a dot clicked on the first run's chart still counts on the next run.
+    One object for every run and session, as page 1's figures: unpickling a copy of
+    these twelve panels on every visit (``st.cache_data``) held the GIL other
+    visitors' runs wait for (round 11, py-spy under ``crnn bench --load``). The page
+    only reads it, ``st.plotly_chart`` draws a copy, and its JSON never changes, so
+    Streamlit keeps a dot's click selection from one run to the next.
     """
-    import plotly.graph_objects as go
-
-    return go.Figure(backend.probe_figure(_reps, _scores, method, _points).to_dict())
+    return backend.probe_figure(_reps, _scores, method, _points)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

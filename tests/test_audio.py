@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -137,6 +138,17 @@ def test_a_constant_signal_is_silent_and_an_offset_tone_is_kept(tmp_path):
 def test_a_folder_is_named_a_folder(tmp_path):
     (tmp_path / "clips.wav").mkdir()
     assert refusal(tmp_path / "clips.wav") == "clips.wav is a folder, not an audio file"
+
+
+def test_a_pipe_or_a_dangling_link_is_named_for_what_it_is(tmp_path):
+    """A named pipe would block a reader for ever: it is refused before anything opens it, and not as missing."""
+    os.mkfifo(tmp_path / "pipe.wav")
+    assert refusal(tmp_path / "pipe.wav") == "pipe.wav: not a regular file (a device, pipe or socket)"
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
+    for link in ("gone.wav", "a.wav"):
+        assert refusal(tmp_path / link) == f"{link}: a link to nothing (its target is missing or the links loop)"
 
 
 def test_messages_do_not_show_server_folders(tmp_path):

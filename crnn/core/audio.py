@@ -19,7 +19,7 @@ import soxr
 
 from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.errors import AudioError
-from crnn.core.fileio import shown_path
+from crnn.core.fileio import absent_reason, shown_path
 
 MIN_SECONDS = 0.25
 MAX_SECONDS = 600.0  # default cap: 10 minutes
@@ -148,7 +148,7 @@ def load_audio(
         if Path(source).is_dir():
             raise AudioError(f"{label} is a folder, not an audio file")
         if not Path(source).is_file():
-            raise AudioError(f"{label}: no such file")
+            raise AudioError(f"{label}: {absent_reason(source)}")
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     if hasattr(source, "seek"):

@@ -55,7 +55,7 @@ from crnn.core.corpus_layouts import (
     try_label,
 )
 from crnn.core.errors import CorpusError
-from crnn.core.fileio import shown_path
+from crnn.core.fileio import absent_reason, shown_path
 
 __all__ = [
     "CREMA_DEMOGRAPHICS", "CSV_COLUMNS", "CSV_OPTIONAL", "EMODB_FEMALE", "EMODB_MALE", "EMOTIONS",
@@ -330,7 +330,7 @@ def read_manifest(path: str | os.PathLike, *, allowed_roots: Roots = None) -> Co
     if given.is_dir():
         raise CorpusError(f"{shown_path(given)} is a folder, not a CSV manifest")
     if not given.is_file():
-        raise CorpusError(f"{shown_path(given)}: no such file")
+        raise CorpusError(f"{shown_path(given)}: {absent_reason(given)}")
     if allowed_roots is not None:  # the manifest itself, named as it lies in its folder
         _confiner(allowed_roots, given.absolute().parent)(given.absolute())
     csv_path = given.resolve()
@@ -371,7 +371,7 @@ def _manifest_row(row: dict[str, str], root: Path, confine: Confine | None) -> U
     if file.is_dir():
         return f"{name}: a folder, not an audio file"
     if not file.is_file():
-        return f"{name}: no such file"
+        return f"{name}: {absent_reason(file)}"
     duration = _duration(file)
     if isinstance(duration, str):
         return f"{name}: {duration}"

@@ -81,6 +81,21 @@ def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -
     return path.name or path.as_posix()
 
 
+def absent_reason(path: str | os.PathLike) -> str:
+    """Why ``path``, which is neither a regular file nor a folder, cannot be read: a few words for a message.
+
+    "no such file"; a link to nothing (its target is missing, or links loop); or something that exists
+    but holds no data to read (a device such as /dev/zero, a named pipe, a socket), which reading would
+    block on or never finish.
+    """
+    path = Path(path)
+    if os.path.lexists(path) and not path.exists():
+        return "a link to nothing (its target is missing or the links loop)"
+    if path.exists():
+        return "not a regular file (a device, pipe or socket)"
+    return "no such file"
+
+
 def portable_path(path: str | os.PathLike) -> str:
     """``path`` as a card stores it: relative to the project folder when it lies beside it, else absolute.
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from tiny_model import ravdess_subset, register_tiny
 
 from crnn.analysis.evaluate import evaluate
@@ -45,6 +46,7 @@ def test_train_writes_checkpoint_with_ua(corpus, cache, tmp_path, monkeypatch):
     assert card["labels"] == ["anger", "happiness", "neutral", "sadness"]
     assert set(card["split"]) >= {"train", "validation", "test"}
     assert card["training"]["epochs"] == 2 and card["training"]["stopped"] == "max_epochs"
+    assert card["training"]["torch"] == torch.__version__ and card["training"]["cpu_capability"]  # e.g. "AVX2"
     for condition in ("clean", "noisy"):  # evaluate() on the same corpus scores the card's test speakers
         again = evaluate(tmp_path / "run", corpus, noisy=condition == "noisy", cache_dir=cache)
         assert again["split"] == "test"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import torch
+
 import crnn.core.models as models
 from crnn.analysis.calibration import calibration_record
 from crnn.analysis.evaluate import noisy_waves, score_waves, utterance_logits
@@ -34,6 +36,9 @@ def _training_record(run, max_minutes, eval_seconds: float) -> dict:
         "epochs": record["epoch"], "best_epoch": record["best_epoch"], "best_validation_ua": record["best_ua"],
         "seconds": round(record["seconds"], 1), "evaluation_seconds": round(eval_seconds, 1),
         "device": f"{run.device.type} x{run.world}" if run.world > 1 else run.device.type,
+        # the same code and seed retrace a run only on the same kernels: another CPU's instruction set
+        # rounds differently, and a training run amplifies the difference (README, "Training recipe")
+        "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "stopped": record["stopped"], "max_epochs": recipe.max_epochs, "max_minutes": max_minutes,
         "resumed_from_epoch": run.resumed_from, "scheme": run.split_scheme,
         "training_seed": run.train_seed, "restarts": run.restarts,

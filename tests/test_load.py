@@ -85,7 +85,8 @@ def test_with_browser_nice_every_browser_process_runs_at_that_lower_priority():
         chromium.new_page().goto("about:blank")
         nices = _descendants_nice(os.getpid())
     browsers = {pid: nice for pid, (name, nice) in nices.items() if "chrom" in name}
-    assert len(browsers) >= 3 and set(browsers.values()) == {7}, nices
+    expected = min(19, os.nice(0) + 7)  # `nice -n 7` is relative: 7 under a test run at nice 0
+    assert len(browsers) >= 3 and set(browsers.values()) == {expected}, nices
 
 
 def test_the_load_test_refuses_a_browser_priority_out_of_range():

@@ -9,7 +9,9 @@ still up). The models are tiny untrained checkpoints written to a temporary
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -118,10 +120,30 @@ def test_every_page_renders_from_an_example_clip(app):
 
 
 def test_prediction_shows_and_two_models_compare(app):
-    assert app.metric and app.metric[0].value.split()[-1] in LABELS
+    assert app.main.metric and app.main.metric[0].value.split()[-1] in LABELS
     app.selectbox(key="listen_compare").set_value("ldnn_mfcc (shared on this server)").run()
     _clean(app, "1_listen compare")
-    assert len(app.metric) == 2
+    assert len(app.main.metric) == 2
+
+
+def test_the_sidebar_shows_the_chosen_models_test_accuracy_from_its_card(app, models_dir, tmp_path, monkeypatch):
+    from crnn.core.checkpoint import read_card
+
+    [shown] = app.sidebar.metric
+    card = read_card(models_dir / "fst_cldnn_logmel")
+    assert shown.value == f"{card['metrics']['test']['clean']['ua']:.0%}"
+    assert "the 1 actor kept out" in shown.help
+
+    bare = tmp_path / "bare_models" / "ldnn_mfcc"  # a card that records no test result
+    shutil.copytree(models_dir / "ldnn_mfcc", bare)
+    card = read_card(bare)
+    del card["metrics"]
+    (bare / "card.json").write_text(json.dumps(card))
+    monkeypatch.setenv("CRNN_LENS_MODELS", str(bare.parent))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["lens_model_pick"] = "ldnn_mfcc (shared on this server)"
+    at.run()
+    assert [m.value for m in at.sidebar.metric] == ["not measured"]
 
 
 def test_upload_of_a_real_clip_reaches_every_page(app):
@@ -129,7 +151,7 @@ def test_upload_of_a_real_clip_reaches_every_page(app):
     app.file_uploader(key="listen_upload").upload(name, data, "audio/flac").run()
     _clean(app, "1_listen after upload")
     assert app.sidebar.selectbox(key="lens_clip").value == f"📁 {name}"
-    assert app.metric[0].value.split()[-1] in LABELS
+    assert app.main.metric[0].value.split()[-1] in LABELS
     for page in PAGES[1:]:
         app.switch_page(f"pages/{page}.py").run()
         _clean(app, page)
@@ -207,14 +229,14 @@ def test_white_noise_upload_warns_no_speech_and_marks_the_prediction_unreliable(
     assert not app.exception and not app.error
     assert app.sidebar.selectbox(key="lens_clip").value == "📁 noise.wav"
     assert [w.value for w in app.warning if "No speech found" in w.value], [w.value for w in app.warning]
-    assert "unreliable" in app.metric[0].label
+    assert "unreliable" in app.main.metric[0].label
 
 
 def test_bad_upload_gives_one_friendly_error_and_the_app_stays_up(app):
     app.file_uploader(key="listen_upload").upload("notes.wav", b"this is not audio", "audio/wav").run()
     assert not app.exception
     assert len(app.error) == 1 and "notes.wav" in app.error[0].value and "Traceback" not in app.error[0].value
-    assert app.metric, "the page should still predict the previous clip"
+    assert app.main.metric, "the page should still predict the previous clip"
     for page in PAGES[1:]:
         app.switch_page(f"pages/{page}.py").run()
         assert not app.exception, page
@@ -561,7 +583,7 @@ def test_confidence_is_calibrated_and_worded_honestly(app):
     assert confidence_words({"anger": 0.45, "calm": 0.40, "fear": 0.15}).startswith("unsure")
     assert chance_words(0.125, 8) and chance_words(0.6, 8) is None
     # the app's untrained test model answers near-uniformly: the Listen page must not call that "sure"
-    delta = app.metric[0].proto.delta
+    delta = app.main.metric[0].proto.delta
     assert delta.startswith("unsure"), delta
 
 
@@ -811,14 +833,14 @@ def test_a_speaker_adapted_prediction_appears_with_enough_clips_of_the_speaker(a
         app.file_uploader(key="speaker_clips").set_value(
             [(name, data, "audio/flac"), ("notes.wav", b"not audio", "audio/wav")]).run()
         assert len(app.error) == 1 and "notes.wav" in app.error[0].value  # one sentence for the bad file
-        adapted = [m for m in app.metric if "Knowing the speaker (2 clips)" in m.label]
+        adapted = [m for m in app.main.metric if "Knowing the speaker (2 clips)" in m.label]
         assert adapted and adapted[0].value.endswith("calm")  # the head's bias decides
         app.run()
         assert len(runs) == 1, "a rerun of page 1 with the same clips ran the model over them again"
         if RAVDESS.is_dir():  # the example is a RAVDESS recording: its actor's other recordings can be used
             app.toggle(key="speaker_corpus").set_value(True).run()
             assert not app.exception and len(app.error) == 1  # still only the bad upload's sentence
-            assert any("Knowing the speaker (61 clips)" in m.label for m in app.metric)  # 1 + 1 upload + 59
+            assert any("Knowing the speaker (61 clips)" in m.label for m in app.main.metric)  # 1 + 1 upload + 59
         save_head(head, {"weights_sha256": "other weights", "clips_needed": 2}, folder)  # a stale head
         app.run()
         _clean(app, "1_listen with a stale speaker head")

@@ -28,7 +28,7 @@ import streamlit as st
 
 from crnn.app.roots import safe_folder, shown, user_models_dir
 from crnn.app.state import MODEL_KEY, MODEL_PENDING_KEY, TRAINED_KEY
-from crnn.core.checkpoint import checkpoint_folders, load_checkpoint
+from crnn.core.checkpoint import checkpoint_folders, load_checkpoint, read_card
 from crnn.core.defaults import CARD, CHECKPOINT_DIR, DEFAULT_MODEL, WEIGHTS
 from crnn.core.errors import CheckpointError, CrnnError
 
@@ -106,6 +106,32 @@ def default_model_choice(choices: dict[str, str]) -> str | None:
         if Path(folder).name == DEFAULT_MODEL:
             return label
     return next(iter(choices), None)
+
+
+def test_accuracy(folder: str | Path) -> dict | None:
+    """The card's clean test result: {"ua", "speakers", "emotions"}, or None when the card records none.
+
+    ``ua`` is the unweighted accuracy (0-1) on the ``speakers`` test speakers the model never heard. Only
+    ``card.json`` is read (no weights, no torch), once per version of the card: the sidebar shows it on every page.
+    """
+    card = Path(folder) / CARD
+    if not card.is_file():
+        return None
+    stat = card.stat()
+    return _test_accuracy(str(folder), f"{stat.st_mtime_ns}:{stat.st_size}")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _test_accuracy(folder: str, _stamp: str) -> dict | None:
+    try:
+        card = read_card(folder)
+    except CrnnError:
+        return None
+    ua = (((card.get("metrics") or {}).get("test") or {}).get("clean") or {}).get("ua")
+    if not isinstance(ua, int | float):
+        return None
+    speakers = len((card.get("split") or {}).get("test") or [])
+    return {"ua": float(ua), "speakers": speakers, "emotions": len(card.get("labels") or [])}
 
 
 def torch_threads() -> int:

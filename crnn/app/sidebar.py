@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from crnn.app.frame import show_error
-from crnn.app.models import default_model_choice, model_choices, own_model_folder
+from crnn.app.models import default_model_choice, model_choices, own_model_folder, test_accuracy
 from crnn.app.roots import SHARED_DATA_DIR, user_models_dir
 from crnn.app.state import (
     CLIP_KEY, CORPUS_FOLDER_KEY, CORPUS_KEY, MODEL_FOLDER_KEY, MODEL_KEY, MODEL_PENDING_KEY, MODEL_PICK_KEY, all_clips,
@@ -21,6 +21,7 @@ def sidebar() -> None:
         st.markdown("### 🔎 CRNN Lens")
         try:
             _model_picker()
+            _model_accuracy()
         except CrnnError as exc:
             show_error(str(exc))
         _corpus_picker()
@@ -50,6 +51,28 @@ def _model_picker() -> None:
         st.session_state[MODEL_KEY] = str(own_model_folder(text))
     elif not choices:
         st.info("No trained model found yet. Train one on the **Train** page.")
+
+
+def _model_accuracy() -> None:
+    """The chosen model's test accuracy, from its card.
+
+    Being a metric, it also has the browser fetch its metric component on the first page view, so page 1's
+    prediction (a metric too) shows the moment it arrives instead of after that fetch (``crnn bench``,
+    ``first_prediction_s``).
+    """
+    folder = st.session_state.get(MODEL_KEY)
+    if not folder:
+        return
+    result = test_accuracy(folder)
+    if result is None:
+        st.metric("Accuracy on new voices", "not measured", help="This model's card records no test result.")
+        return
+    n = result["speakers"]
+    speakers = f"the {n} actor{'s' if n != 1 else ''}" if n else "the actors"
+    chance = f"; guessing at random would give {1 / result['emotions']:.0%}" if result["emotions"] > 1 else ""
+    st.metric("Accuracy on new voices", f"{result['ua']:.0%}",
+              help=f"Unweighted accuracy (the average of the per-emotion recalls) on {speakers} kept out of "
+              f"training, clean audio{chance}. The Model zoo page has every model's results.")
 
 
 def _corpus_picker() -> None:

@@ -134,16 +134,17 @@ def test_the_sidebar_shows_the_chosen_models_test_accuracy_from_its_card(app, mo
     assert shown.value == f"{card['metrics']['test']['clean']['ua']:.0%}"
     assert "the 1 actor kept out" in shown.help
 
-    bare = tmp_path / "bare_models" / "ldnn_mfcc"  # a card that records no test result
-    shutil.copytree(models_dir / "ldnn_mfcc", bare)
-    card = read_card(bare)
-    del card["metrics"]
-    (bare / "card.json").write_text(json.dumps(card))
-    monkeypatch.setenv("CRNN_LENS_MODELS", str(bare.parent))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.session_state["lens_model_pick"] = "ldnn_mfcc (shared on this server)"
-    at.run()
-    assert [m.value for m in at.sidebar.metric] == ["not measured"]
+    card = read_card(models_dir / "ldnn_mfcc")
+    for n, metrics in enumerate([None, {"test": {"clean": {"ua": float("nan")}}}, {"test": {"clean": {"ua": True}}},
+                                 {"test": {"clean": {"ua": 3.5}}}]):  # none recorded, or not an accuracy
+        bare = tmp_path / f"models_{n}" / "ldnn_mfcc"
+        shutil.copytree(models_dir / "ldnn_mfcc", bare)
+        (bare / "card.json").write_text(json.dumps({**card, "metrics": metrics}))
+        monkeypatch.setenv("CRNN_LENS_MODELS", str(bare.parent))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.session_state["lens_model_pick"] = "ldnn_mfcc (shared on this server)"
+        at.run()
+        assert [m.value for m in at.sidebar.metric] == ["not measured"], metrics
 
 
 def test_upload_of_a_real_clip_reaches_every_page(app):

@@ -128,7 +128,7 @@ def _test_accuracy(folder: str, _stamp: str) -> dict | None:
     except CrnnError:
         return None
     ua = (((card.get("metrics") or {}).get("test") or {}).get("clean") or {}).get("ua")
-    if not isinstance(ua, int | float):
+    if isinstance(ua, bool) or not isinstance(ua, int | float) or not 0.0 <= ua <= 1.0:  # NaN fails too
         return None
     speakers = len((card.get("split") or {}).get("test") or [])
     return {"ua": float(ua), "speakers": speakers, "emotions": len(card.get("labels") or [])}

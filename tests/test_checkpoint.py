@@ -88,6 +88,19 @@ def test_missing_card_and_weights_refused(saved):
     assert "card.json" in _one_line_error(folder)
 
 
+def test_a_card_too_large_to_be_one_is_refused_before_it_is_read(saved, monkeypatch):
+    import crnn.core.checkpoint as checkpoint
+
+    _, folder = saved
+    size = (folder / "card.json").stat().st_size
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "MAX_CARD_BYTES", size - 1)  # a real 16 MB file is not needed to cross the line
+        patch.setattr(Path, "read_text", lambda *a, **k: pytest.fail("the oversized card was read"))
+        assert "larger than a card can be" in _one_line_error(folder)
+    monkeypatch.setattr(checkpoint, "MAX_CARD_BYTES", size)
+    load_checkpoint(folder)  # a card of exactly the limit loads
+
+
 def test_wrong_shapes_refused(saved):
     _, folder = saved
     card = json.loads((folder / "card.json").read_text())

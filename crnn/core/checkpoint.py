@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 FORMAT = "crnn-lens/1"
+MAX_CARD_BYTES = 16 * 2**20  # a card with its training history is tens of kB; more is not a card, and json would hold it all
 STALE_AFTER_S = 3600.0  # temporary files and folders older than this belong to a killed writer
 # Temporary names inside a checkpoint folder: atomic_path's ".<stem>.*" for the two files,
 # and the ".epoch-*" of resume states that older versions kept in the folder.
@@ -141,6 +142,8 @@ def _is_extra(name: str) -> bool:
 def _is_whole(folder: Path) -> bool:
     """True if ``folder`` holds a card and the weights it names (their SHA-256 matches)."""
     try:
+        if (folder / CARD).stat().st_size > MAX_CARD_BYTES:
+            return False
         card = json.loads((folder / CARD).read_text(encoding="utf-8"))
         return isinstance(card, dict) and _hash_file(folder / WEIGHTS)[0] == card.get("weights_sha256")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -195,6 +198,8 @@ def read_card(folder: str | os.PathLike) -> dict:
     path = folder / CARD
     if not path.is_file():
         raise CheckpointError(f"checkpoint {folder.name} has no {CARD}")
+    if path.stat().st_size > MAX_CARD_BYTES:
+        raise CheckpointError(f"checkpoint {folder.name}: {CARD} is larger than a card can be ({MAX_CARD_BYTES >> 20} MB)")
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):

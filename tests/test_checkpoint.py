@@ -101,6 +101,17 @@ def test_a_card_too_large_to_be_one_is_refused_before_it_is_read(saved, monkeypa
     load_checkpoint(folder)  # a card of exactly the limit loads
 
 
+def test_weights_too_large_for_any_model_here_are_refused_before_they_are_read(saved, monkeypatch):
+    import crnn.core.checkpoint as checkpoint
+
+    _, folder = saved
+    size = (folder / "model.safetensors").stat().st_size
+    monkeypatch.setattr(checkpoint, "MAX_WEIGHTS_BYTES", size - 1)
+    assert "larger than" in _one_line_error(folder)
+    monkeypatch.setattr(checkpoint, "MAX_WEIGHTS_BYTES", size)
+    load_checkpoint(folder)
+
+
 def test_wrong_shapes_refused(saved):
     _, folder = saved
     card = json.loads((folder / "card.json").read_text())

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 FORMAT = "crnn-lens/1"
 MAX_CARD_BYTES = 16 * 2**20  # a card with its training history is tens of kB; more is not a card, and json would hold it all
+MAX_WEIGHTS_BYTES = 2**30  # the largest shipped model is 13 MB; the file is read whole, so a bigger one is refused first
 STALE_AFTER_S = 3600.0  # temporary files and folders older than this belong to a killed writer
 # Temporary names inside a checkpoint folder: atomic_path's ".<stem>.*" for the two files,
 # and the ".epoch-*" of resume states that older versions kept in the folder.
@@ -312,6 +313,9 @@ def _read_weights(folder: Path, card: dict) -> dict:
         raise CheckpointError(f"checkpoint {folder.name} has no {WEIGHTS}")
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
+        if st.st_size > MAX_WEIGHTS_BYTES:
+            raise CheckpointError(f"checkpoint {folder.name}: {WEIGHTS} is larger than {MAX_WEIGHTS_BYTES >> 20} MB, "
+                                  "more than any model here needs")
         data = fh.read()
     if sha256_bytes(data) != card.get("weights_sha256"):
         raise CheckpointError(f"checkpoint {folder.name}: the weights do not match the card's SHA-256 (changed or damaged)")

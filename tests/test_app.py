@@ -132,6 +132,7 @@ def test_the_sidebar_shows_the_chosen_models_test_accuracy_from_its_card(app, mo
     [shown] = app.sidebar.metric
     card = read_card(models_dir / "fst_cldnn_logmel")
     assert shown.value == f"{card['metrics']['test']['clean']['ua']:.0%}"
+    assert shown.delta == f"guessing: {1 / len(card['labels']):.0%}"
     assert "the 1 actor kept out" in shown.help
 
     card = read_card(models_dir / "ldnn_mfcc")

@@ -69,10 +69,12 @@ def _model_accuracy() -> None:
         return
     n = result["speakers"]
     speakers = f"the {n} actor{'s' if n != 1 else ''}" if n else "the actors"
-    chance = f"; guessing at random would give {1 / result['emotions']:.0%}" if result["emotions"] > 1 else ""
-    st.metric("Accuracy on new voices", f"{result['ua']:.0%}",
+    guess = 1 / result["emotions"] if result["emotions"] > 1 else None
+    st.metric("Accuracy on new voices", f"{result['ua']:.0%}", f"guessing: {guess:.0%}" if guess else None,
+              delta_color="off", delta_arrow="off",
               help=f"Unweighted accuracy (the average of the per-emotion recalls) on {speakers} kept out of "
-              f"training, clean audio{chance}. The Model zoo page has every model's results.")
+              "training, clean audio; guessing is what picking an emotion at random would score. The Model zoo "
+              "page has every model's results.")
 
 
 def _corpus_picker() -> None:

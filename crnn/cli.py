@@ -87,7 +87,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     card = train(args.model, args.corpus, split=args.split, fold=args.fold, noisy=args.noisy, noise_dir=args.noise_dir,
                  out_dir=args.out, seed=args.seed, max_minutes=args.max_minutes, recipe=args.recipe,
                  overrides=args.set or [], overwrite=args.overwrite, logdir=args.logdir, progress=_epoch_line,
-                 restarts=args.restarts, model_kwargs=model_settings(args.model, args.model_set), **limits)
+                 restarts=args.restarts, train_seed=args.train_seed, model_kwargs=model_settings(args.model, args.model_set),
+                 **limits)
     metrics = card.get("metrics", {}).get("test", {})
     _print({"model": card["model"], "out": str(args.out or ""), "test": metrics}, args.json,
            lambda d: json.dumps(d["test"], indent=2))
@@ -275,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="checkpoint folder (default: your models folder, ~/.crnn_lens/models/<model>)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint in --out")
     p.add_argument("--logdir", default=None, help="write TensorBoard scalars (loss, validation UA, learning rate) here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, and of the training unless --train-seed")
+    p.add_argument("--train-seed", type=int, default=None, help="seed of initialisation, batch order, crops and noise "
+                   "(default: --seed): the same split trained again with another draw")
     p.add_argument("--max-epochs", type=int, default=None, help="override the recipe's maximum")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
     p.add_argument("--min-epochs", type=int, default=None, help="early stopping counts from this epoch")

@@ -166,6 +166,19 @@ def test_restarts_are_bounded_and_a_first_attempt_keeps_the_seed(corpus, cache, 
     assert plain["training"]["restarts"] == [] and plain["training"]["training_seed"] == plain["seed"]
 
 
+def test_a_training_seed_draws_another_training_on_the_same_split(corpus, cache, tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    args = dict(max_epochs=2, batch_size=4, cache_dir=cache, restarts=0, **FAST)
+    default = train("tiny", corpus, out_dir=tmp_path / "default", **args)
+    same = train("tiny", corpus, out_dir=tmp_path / "same", train_seed=0, **args)
+    other = train("tiny", corpus, out_dir=tmp_path / "other", train_seed=7, **args)
+    assert other["split"] == default["split"] and other["seed"] == default["seed"] == 0
+    assert (default["training"]["training_seed"], other["training"]["training_seed"]) == (0, 7)
+    weights = {name: load_checkpoint(tmp_path / name)[0].state_dict() for name in ("default", "same", "other")}
+    assert all(torch.equal(weights["same"][k], v) for k, v in weights["default"].items())  # seed 0 is the default
+    assert not all(torch.equal(weights["other"][k], v) for k, v in weights["default"].items())
+
+
 def test_a_run_has_not_learned_at_chance_ua_or_at_a_uniform_guess_loss():
     from types import SimpleNamespace
 

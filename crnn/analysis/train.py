@@ -159,7 +159,8 @@ def _fingerprint(run: Run, corpus: Corpus, noise_dir, model_kwargs) -> dict:
         "noise_dir": str(noise_dir) if noise_dir is not None else None, "seed": run.seed,
         "recipe": run.recipe.card(), "world_size": run.world,
         "steps_per_epoch": max(1, n_batches // run.world),
-    } | ({"attempt": run.attempt} if run.attempt else {})  # fmt: skip
+    } | ({"attempt": run.attempt} if run.attempt else {}) | (
+        {"init_seed": run.init_seed} if run.init_seed is not None else {})  # fmt: skip
 
 
 def train(
@@ -183,6 +184,7 @@ def train(
     state_dir: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
     restarts: int = 2,
+    train_seed: int | None = None,
     **recipe_settings,
 ) -> dict:
     """Train ``model_name`` (a registry name) on a corpus and write its checkpoint; returns the card.
@@ -198,6 +200,8 @@ def train(
     writes TensorBoard scalars. Running again after an interruption resumes
     from the last saved epoch. A run that stops early still at chance (:func:`stayed_at_chance`) starts
     again with another training seed, at most ``restarts`` times; the card's "restarts" lists them.
+    ``train_seed`` seeds initialisation, batch order, crops and noise instead of ``seed``, which still draws
+    the split: runs that differ only in it measure how much a result owes to the draw of one training.
     """
     rank, world, local_rank = _distributed()
     started_group = world > 1 and not dist.is_initialized()
@@ -210,7 +214,8 @@ def train(
     folder = resume_dir(out, state_dir)
     failed = _failed_attempts(folder)
     while True:
-        run = Run(model_name, None, the_recipe, data, out, device, seed, rank, world, attempt=len(failed))
+        run = Run(model_name, None, the_recipe, data, out, device, seed, rank, world, attempt=len(failed),
+                  init_seed=train_seed)
         run.noise = NoiseSource(noise_dir, seed=run.train_seed) if noisy else None
         run.report, run.split_scheme, run.fold = (progress if rank == 0 and progress else lambda info: None), split, fold
         run.budget_s = max_minutes * 60.0 if max_minutes is not None else float("inf")

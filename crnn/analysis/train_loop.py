@@ -63,17 +63,19 @@ class Run:
     fold: int | None = None
     budget_s: float = float("inf")
     attempt: int = 0
+    init_seed: int | None = None  # the first attempt's training seed when it is not ``seed``
     restarts: list = field(default_factory=list)
     session_start: float = field(default_factory=time.monotonic)
     earlier_s: float = 0.0
 
     @property
     def train_seed(self) -> int:
-        """The seed of initialisation, batches, crops and noise: ``seed`` itself on a first attempt, a derived
-        seed on a restart (the split keeps ``seed``)."""
+        """The seed of initialisation, batches, crops and noise: ``init_seed`` (default ``seed``) on a first
+        attempt, a seed derived from it on a restart (the split keeps ``seed``)."""
+        base = self.seed if self.init_seed is None else self.init_seed
         if self.attempt == 0:
-            return self.seed
-        return int(np.random.SeedSequence([self.seed, self.attempt]).generate_state(1)[0] % 2**31)
+            return base
+        return int(np.random.SeedSequence([base, self.attempt]).generate_state(1)[0] % 2**31)
 
     def spent(self) -> float:
         """Training seconds so far, over this and all earlier (interrupted) sessions."""

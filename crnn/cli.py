@@ -161,6 +161,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         from crnn.tasks.ablation import ablation_rows as rows_of, ablation_table as table_of
 
         rows, block = rows_of(args.ablation, args.reference), "ablation"
+    elif args.seeds:
+        from crnn.tasks.ablation import seed_rows, seed_table as table_of
+
+        rows, block = seed_rows(args.seeds), "seeds"
     elif args.cv:
         from crnn.tasks.cv import cv_rows, cv_table as table_of
 
@@ -323,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--readme", default=None, help="rewrite the results (or ablation) block of this README")
     p.add_argument("--ablation", default=None, metavar="DIR", help="the recipe ablation table of the runs in DIR")
     p.add_argument("--reference", default="lens", help="with --ablation: the run the others are compared with")
+    p.add_argument("--seeds", default=None, metavar="DIR",
+                   help="the runs in DIR that differ only in their training seed (crnn train --train-seed), grouped")
     p.add_argument("--cv", action="store_true", help="the five-fold cross-validation table (fold checkpoints <run>_cv<K>)")
     p.add_argument("--heads", action="store_true", help="the shipped checkpoints' speaker-adapted heads (crnn adapt)")
 

@@ -43,3 +43,36 @@ def test_a_model_argument_set_with_model_set_is_named_as_a_change(tmp_path):
     _card(tmp_path / "normed", lens, 0.5, model="st_cldnn_logmel", model_kwargs={**plain, "conv_norm": True})
     changes = {r["run"]: r["changes"] for r in ablation_rows(tmp_path, "ref")}
     assert changes == {"ref": "(reference recipe)", "normed": "model: conv_norm=True"}
+
+
+def _seeded(folder, seed, ua, test_ua, recipe=None, restarts=()):
+    _card(folder, recipe or RECIPES["lens"].card(), ua)
+    card = json.loads((folder / "card.json").read_text())
+    card["seed"], card["split"] = 0, {"train": ["02"], "validation": ["03"], "test": ["01"]}
+    card["training"].update(training_seed=seed, restarts=list(restarts), noisy=False)
+    card["metrics"] = {"test": {"clean": {"ua": test_ua}, "noisy": {"ua": test_ua / 2}}}
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+def test_runs_that_differ_only_in_their_training_seed_give_a_mean_and_spread(tmp_path):
+    from crnn.tasks.ablation import seed_rows, seed_table
+
+    _seeded(tmp_path / "ref", 0, 0.50, 0.40)
+    _seeded(tmp_path / "ts1", 1, 0.30, 0.50)
+    _seeded(tmp_path / "ts2", 2, 0.40, 0.30)
+    _seeded(tmp_path / "restarted", 9, 0.90, 0.90, restarts=[{"attempt": 0}])  # its seed was drawn, not chosen
+    _seeded(tmp_path / "no_ema", 3, 0.45, 0.45, recipe=get_recipe("lens", {"ema": 0.0}).card())  # another recipe
+    [row] = seed_rows(tmp_path)
+    assert [(e["run"], e["training_seed"]) for e in row["runs"]] == [("ref", 0), ("ts1", 1), ("ts2", 2)]
+    assert row["validation_ua_mean_sd"] == pytest.approx([0.40, 0.10])
+    assert row["test_clean_ua_mean_sd"] == pytest.approx([0.40, 0.10])
+    assert row["test_noisy_ua_mean_sd"] == pytest.approx([0.20, 0.05])
+    table = seed_table([row])
+    assert "0: 50.0 / 40.0 / 20.0 (3); 1: 30.0 / 50.0 / 25.0 (3)" in table and "| 40.0 ± 10.0 | 40.0 ± 10.0 | 20.0 ± 5.0 |" in table
+    changes = {r["run"]: r["changes"] for r in ablation_rows(tmp_path, "ref")}
+    assert changes["ts1"] == "training seed 1" and changes["ref"] == "(reference recipe)"
+    assert changes["restarted"] == "(reference recipe)"
+    with pytest.raises(CrnnError, match="differ only in their training seed"):
+        seed_rows(tmp_path / "ts1")  # one run: nothing to compare
+    with pytest.raises(CrnnError, match="not a folder"):
+        seed_rows(tmp_path / "missing")

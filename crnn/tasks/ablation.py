@@ -2,12 +2,16 @@
 
 Each run is a checkpoint folder trained with ``crnn train --out DIR/<run> --set field=value``; its card records
 the full recipe. The table lists, per run, the settings that differ from the reference run and the best
-validation UA (the test speakers play no part in the choice).
+validation UA (the test speakers play no part in the choice). A run trained with ``--train-seed`` differs
+from its reference in that seed alone; :func:`seed_rows` gathers such runs and says how far one training's
+draw moves validation and test UA, the yardstick for the differences between the other rows.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 from dataclasses import fields
 from pathlib import Path
 
@@ -15,11 +19,18 @@ from crnn.analysis.recipes import Recipe
 from crnn.core.checkpoint import read_card
 from crnn.core.defaults import CARD
 from crnn.core.errors import CrnnError
-from crnn.tasks.report import model_changes
+from crnn.tasks.report import model_changes, recipe_label
+
+
+def _training_seed(card: dict) -> int | None:
+    """The training seed of a run that was not restarted (a restart draws a seed of its own), else None."""
+    training = card.get("training") or {}
+    return None if training.get("restarts") else training.get("training_seed", card.get("seed"))
 
 
 def _changes(recipe: dict, reference: dict, card: dict) -> str:
-    model = model_changes(card)
+    seed = _training_seed(card)
+    model = model_changes(card) + ([f"training seed {seed}"] if seed is not None and seed != card.get("seed") else [])
     if recipe.get("name") == "paper" != reference.get("name"):
         return ", ".join(["paper 001's recipe", *model])
     diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)] + model
@@ -62,4 +73,67 @@ def ablation_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(f"| {r['run']} | {r['model']} | {r['changes']} | {100 * r['validation_ua']:.1f} | {r['best_epoch']} "
                      f"| {r['epochs']} | {r['minutes']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def seed_rows(folder: str | os.PathLike) -> list[dict]:
+    """Runs under ``folder`` that differ only in their training seed, grouped: one row per group of two or more.
+
+    Same model, model arguments, recipe (as used), normalisation, noise and split, different ``training_seed``
+    (restarted runs are left out: their seed was drawn, not chosen). Each row: model, recipe (as the results
+    table names it), the runs as (training seed, validation UA, clean and noisy test UA, best epoch), and the
+    mean and sample standard deviation of each UA over the group.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CrnnError(f"{folder.name or folder} is not a folder of runs")
+    groups: dict[str, list[dict]] = {}
+    for path in sorted(folder.iterdir()):
+        if not (path / CARD).is_file():
+            continue
+        card = read_card(path)
+        seed = _training_seed(card)
+        if seed is None:
+            continue
+        key = json.dumps([card["model"], card.get("model_kwargs"), _effective(card), card.get("split"),
+                          card["training"].get("noisy"), card.get("seed")], sort_keys=True, default=str)
+        groups.setdefault(key, []).append({"run": path.name, "card": card, "seed": seed})
+    rows = [_seed_row(runs) for runs in groups.values() if len({r["seed"] for r in runs}) > 1]
+    if not rows:
+        raise CrnnError(f"no runs in {folder.name} differ only in their training seed (crnn train --train-seed)")
+    return rows
+
+
+def _seed_row(runs: list[dict]) -> dict:
+    test = [(r["card"].get("metrics") or {}).get("test") or {} for r in runs]
+    each = [{"run": r["run"], "training_seed": r["seed"], "validation_ua": r["card"]["training"]["best_validation_ua"],
+             "test_clean_ua": (t.get("clean") or {}).get("ua"), "test_noisy_ua": (t.get("noisy") or {}).get("ua"),
+             "best_epoch": r["card"]["training"]["best_epoch"]} for r, t in zip(runs, test)]  # fmt: skip
+    each.sort(key=lambda e: e["training_seed"])
+    first = runs[0]["card"]
+    return {"model": first["model"], "recipe": recipe_label(first), "runs": each, **{f"{k}_mean_sd": _mean_sd([e[k] for e in each])
+                             for k in ("validation_ua", "test_clean_ua", "test_noisy_ua")}}  # fmt: skip
+
+
+def _mean_sd(values: list) -> list[float] | None:
+    values = [v for v in values if v is not None]
+    return [statistics.fmean(values), statistics.stdev(values)] if len(values) > 1 else None
+
+
+def seed_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`seed_rows`, UA in %: each run's figures, then mean ± sd over the group."""
+    lines = ["| Model | Recipe | Training seed: validation / clean test / noisy test UA (best epoch) "
+             "| Validation UA | Clean test UA | Noisy test UA |", "|---|---|---|---:|---:|---:|"]  # fmt: skip
+
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.1f}"
+
+    def spread(ms):
+        return "–" if ms is None else f"{100 * ms[0]:.1f} ± {100 * ms[1]:.1f}"
+
+    for r in rows:
+        runs = "; ".join(f"{e['training_seed']}: {pct(e['validation_ua'])} / {pct(e['test_clean_ua'])} / "
+                         f"{pct(e['test_noisy_ua'])} ({e['best_epoch']})" for e in r["runs"])
+        lines.append(f"| {r['model']} | {r['recipe']} | {runs} | {spread(r['validation_ua_mean_sd'])} "
+                     f"| {spread(r['test_clean_ua_mean_sd'])} | {spread(r['test_noisy_ua_mean_sd'])} |")
     return "\n".join(lines)

@@ -67,7 +67,7 @@ def model_changes(card: dict) -> list[str]:
     return [f"model: {k}={v}" for k, v in models.set_arguments(card).items()]
 
 
-def _recipe_label(card: dict) -> str:
+def recipe_label(card: dict) -> str:
     """The recipe's name, the settings changed from it (and model arguments set with ``--model-set``), and the
     feature normalisation; cards from before recipes were recorded used paper 001's."""
     recipe = (card.get("training") or {}).get("recipe") or {}
@@ -123,7 +123,7 @@ def results_rows(
             "training": "noisy" if training.get("noisy") else "clean",
             "ua_clean": (test.get("clean") or {}).get("ua"), "ua_noisy": (test.get("noisy") or {}).get("ua"),
             "epochs": training.get("epochs"), "seconds": training.get("seconds"),
-            "recipe": _recipe_label(card), "ece": (card.get("calibration") or {}).get("ece_test_after"),
+            "recipe": recipe_label(card), "ece": (card.get("calibration") or {}).get("ece_test_after"),
             "corpus": (card.get("corpus") or {}).get("name"), "test_speakers": list((card.get("split") or {}).get("test", [])),
             "path": entry["path"],
         })  # fmt: skip

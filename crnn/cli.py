@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from crnn.cli_lab import seed_argument
 from crnn.core.defaults import DEFAULT_MODEL, PAPER_001_MODEL
 from crnn.core.errors import CrnnError
 
@@ -280,8 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="checkpoint folder (default: your models folder, ~/.crnn_lens/models/<model>)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished checkpoint in --out")
     p.add_argument("--logdir", default=None, help="write TensorBoard scalars (loss, validation UA, learning rate) here")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, and of the training unless --train-seed")
-    p.add_argument("--train-seed", type=int, default=None, help="seed of initialisation, batch order, crops and noise "
+    p.add_argument("--seed", type=seed_argument, default=0, help="seed of the split, and of the training unless --train-seed")
+    p.add_argument("--train-seed", type=seed_argument, default=None, help="seed of initialisation, batch order, crops and noise "
                    "(default: --seed): the same split trained again with another draw")
     p.add_argument("--max-epochs", type=int, default=None, help="override the recipe's maximum")
     p.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this much training time")
@@ -317,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--split", choices=["tvt", "loso", "cv"], default="tvt",
                    help="tvt: the networks' split; loso: adds leave-one-speaker-out; cv: the five CV folds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_argument, default=0)
     p.add_argument("--out", default=None, help="also write the result JSON here")
     p.add_argument("--norm", choices=["speaker", "training"], default="speaker",
                    help="speaker: z-score each speaker with its own statistics (default); training: with the "

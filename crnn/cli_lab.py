@@ -17,6 +17,18 @@ from crnn.core.errors import CrnnError
 Show = Callable[[Any, bool, Callable[[Any], str] | None], None]
 
 
+def seed_argument(text: str) -> int:
+    """An argparse type for seeds, here and in :mod:`crnn.cli`: a whole number of 0 or more (numpy refuses
+    negative ones, which would otherwise end a command in a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; seeds are 0 or more")
+    return value
+
+
 def cmd_ablate(args: argparse.Namespace, show: Show) -> int:
     from crnn.tasks.ablate import run_ablate
 
@@ -67,7 +79,7 @@ def add_lab_commands(add: Callable[[str, Callable, str], argparse.ArgumentParser
     p.add_argument("--to", choices=["mean", "zero"], default="mean", help="clamp to the cell's corpus mean or to zero")
     p.add_argument("--clips", type=int, default=200, help="corpus clips scored")
     p.add_argument("--draws", type=int, default=5, help="random cell sets for the control")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_argument, default=0)
     p.add_argument("--figure", default=None, help="per-class effect, top cells beside random ones (.html or .png)")
 
     p = add("whatif", partial(cmd_whatif, show=show), "change a clip's pitch, tempo or loudness (Praat PSOLA)")

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from crnn.core.checkpoint import CHECKPOINT_DIR, list_checkpoints, save_checkpoint
 from crnn.cli import main
+from crnn.core.errors import CrnnError
 from crnn.core.models import build_model
 
 LABELS = ["anger", "happiness", "neutral", "sadness"]
@@ -169,6 +170,18 @@ def test_train_refuses_a_folder_without_a_corpus(capsys, tmp_path):
                        "--out", str(tmp_path / "out"))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_a_negative_seed_is_refused_before_any_work(capsys, tmp_path):
+    for flag in ("--seed", "--train-seed"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "--model", "ldnn_mfcc", "--corpus", str(tmp_path), flag, "-1", "--out", str(tmp_path / "o")])
+        assert exit_.value.code == 2 and "seeds are 0 or more" in capsys.readouterr().err
+    from crnn.analysis.train import train
+
+    with pytest.raises(CrnnError, match="train_seed must be a whole number of 0 or more"):
+        train("ldnn_mfcc", tmp_path, out_dir=tmp_path / "o", train_seed=-1)
+    assert not (tmp_path / "o").exists()
 
 
 def test_copy_of_checkpoint_folder_loads(capsys, tmp_path, checkpoint, clip):

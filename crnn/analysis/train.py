@@ -203,6 +203,9 @@ def train(
     ``train_seed`` seeds initialisation, batch order, crops and noise instead of ``seed``, which still draws
     the split: runs that differ only in it measure how much a result owes to the draw of one training.
     """
+    for name, value in (("seed", seed), ("train_seed", train_seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise CrnnError(f"{name} must be a whole number of 0 or more, not {value!r}")
     rank, world, local_rank = _distributed()
     started_group = world > 1 and not dist.is_initialized()
     if started_group:

@@ -62,6 +62,11 @@ def test_runs_that_differ_only_in_their_training_seed_give_a_mean_and_spread(tmp
     _seeded(tmp_path / "ts2", 2, 0.40, 0.30)
     _seeded(tmp_path / "restarted", 9, 0.90, 0.90, restarts=[{"attempt": 0}])  # its seed was drawn, not chosen
     _seeded(tmp_path / "no_ema", 3, 0.45, 0.45, recipe=get_recipe("lens", {"ema": 0.0}).card())  # another recipe
+    for name, kwargs in (("ts1", {"conv_norm": False}), ("normed", {"conv_norm": True})):  # ref's card predates conv_norm
+        if name == "normed":
+            _seeded(tmp_path / name, 4, 0.6, 0.6)
+        card = json.loads((tmp_path / name / "card.json").read_text())
+        (tmp_path / name / "card.json").write_text(json.dumps({**card, "model_kwargs": kwargs}))
     [row] = seed_rows(tmp_path)
     assert [(e["run"], e["training_seed"]) for e in row["runs"]] == [("ref", 0), ("ts1", 1), ("ts2", 2)]
     assert row["validation_ua_mean_sd"] == pytest.approx([0.40, 0.10])

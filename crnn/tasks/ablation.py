@@ -17,6 +17,7 @@ from pathlib import Path
 
 from crnn.analysis.recipes import Recipe
 from crnn.core.checkpoint import read_card
+from crnn.core.models import set_arguments
 from crnn.core.defaults import CARD
 from crnn.core.errors import CrnnError
 from crnn.tasks.report import model_changes, recipe_label
@@ -79,7 +80,8 @@ def ablation_table(rows: list[dict]) -> str:
 def seed_rows(folder: str | os.PathLike) -> list[dict]:
     """Runs under ``folder`` that differ only in their training seed, grouped: one row per group of two or more.
 
-    Same model, model arguments, recipe (as used), normalisation, noise and split, different ``training_seed``
+    Same model, model arguments (as set away from the registry's: a card from before an argument existed has its
+    default), recipe (as used), normalisation, noise and split, different ``training_seed``
     (restarted runs are left out: their seed was drawn, not chosen). Each row: model, recipe (as the results
     table names it), the runs as (training seed, validation UA, clean and noisy test UA, best epoch), and the
     mean and sample standard deviation of each UA over the group.
@@ -95,7 +97,7 @@ def seed_rows(folder: str | os.PathLike) -> list[dict]:
         seed = _training_seed(card)
         if seed is None:
             continue
-        key = json.dumps([card["model"], card.get("model_kwargs"), _effective(card), card.get("split"),
+        key = json.dumps([card["model"], set_arguments(card), _effective(card), card.get("split"),
                           card["training"].get("noisy"), card.get("seed")], sort_keys=True, default=str)
         groups.setdefault(key, []).append({"run": path.name, "card": card, "seed": seed})
     rows = [_seed_row(runs) for runs in groups.values() if len({r["seed"] for r in runs}) > 1]

@@ -155,37 +155,6 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from crnn.tasks.report import build_report, stored_baselines, update_readme
-
-    if args.ablation:
-        from crnn.tasks.ablation import ablation_rows as rows_of, ablation_table as table_of
-
-        rows, block = rows_of(args.ablation, args.reference), "ablation"
-    elif args.seeds:
-        from crnn.tasks.ablation import seed_rows, seed_table as table_of
-
-        rows, block = seed_rows(args.seeds), "seeds"
-    elif args.cv:
-        from crnn.tasks.cv import cv_rows, cv_table as table_of
-
-        rows, block = cv_rows(baselines=stored_baselines()), "cv"
-    elif args.heads:
-        from crnn.tasks.adapt import head_rows, heads_table as table_of
-
-        rows, block = head_rows(), "heads"
-    else:
-        rows, block, table_of = None, "results", lambda _: build_report()
-    if args.json and rows is not None:
-        _print(rows, True, str)
-        return 0
-    table = table_of(rows)
-    if args.readme:
-        update_readme(args.readme, table, block)
-    print(table)
-    return 0
-
-
 def cmd_probe(args: argparse.Namespace) -> int:
     from crnn.tasks.probe import run_probe
 
@@ -324,14 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="speaker: z-score each speaker with its own statistics (default); training: with the "
                         "training speakers' statistics only, a control")
 
-    p = add("report", cmd_report, "results table of shipped checkpoints and baselines")
-    p.add_argument("--readme", default=None, help="rewrite the results (or ablation) block of this README")
-    p.add_argument("--ablation", default=None, metavar="DIR", help="the recipe ablation table of the runs in DIR")
-    p.add_argument("--reference", default="lens", help="with --ablation: the run the others are compared with")
-    p.add_argument("--seeds", default=None, metavar="DIR",
-                   help="the runs in DIR that differ only in their training seed (crnn train --train-seed), grouped")
-    p.add_argument("--cv", action="store_true", help="the five-fold cross-validation table (fold checkpoints <run>_cv<K>)")
-    p.add_argument("--heads", action="store_true", help="the shipped checkpoints' speaker-adapted heads (crnn adapt)")
+    from crnn.cli_report import add_report_command
+
+    add_report_command(add, _print)  # results, ablation, seeds, cv and heads tables
 
     p = add("probe", cmd_probe, "module probes: LDA/UMAP, inertia ratios, SVM UA")
     p.add_argument("--model", default=DEFAULT_MODEL, help="shipped model name or checkpoint folder")

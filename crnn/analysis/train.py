@@ -163,6 +163,22 @@ def _fingerprint(run: Run, corpus: Corpus, noise_dir, model_kwargs) -> dict:
         {"init_seed": run.init_seed} if run.init_seed is not None else {})  # fmt: skip
 
 
+def _check_seeds(**seeds: int | None) -> None:
+    """CrnnError for a seed that is not a whole number of 0 or more (numpy's generators refuse those)."""
+    for name, value in seeds.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise CrnnError(f"{name} must be a whole number of 0 or more, not {value!r}")
+
+
+def _start(device: str | torch.device | None) -> tuple[torch.device, int, int, bool]:
+    """(device, rank, world size, whether this call started the process group) of this training process."""
+    rank, world, local_rank = _distributed()
+    started_group = world > 1 and not dist.is_initialized()
+    if started_group:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return torch.device(device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")), rank, world, started_group
+
+
 def train(
     model_name: str,
     corpus_path: str | os.PathLike | Corpus,
@@ -203,14 +219,8 @@ def train(
     ``train_seed`` seeds initialisation, batch order, crops and noise instead of ``seed``, which still draws
     the split: runs that differ only in it measure how much a result owes to the draw of one training.
     """
-    for name, value in (("seed", seed), ("train_seed", train_seed)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise CrnnError(f"{name} must be a whole number of 0 or more, not {value!r}")
-    rank, world, local_rank = _distributed()
-    started_group = world > 1 and not dist.is_initialized()
-    if started_group:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    device = torch.device(device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
+    _check_seeds(seed=seed, train_seed=train_seed)
+    device, rank, world, started_group = _start(device)
     the_recipe = _recipe(recipe, overrides, recipe_settings)
     out = output_folder(model_name, split, fold, out_dir, overwrite)
     data = load_train_data(corpus_path, split, fold, seed, noisy, cache_dir, progress if rank == 0 else None, rank, world)

@@ -140,14 +140,19 @@ def _is_extra(name: str) -> bool:
     return name not in (WEIGHTS, CARD) and not name.startswith(TEMP_PREFIXES)
 
 
+def _card_json(path: Path) -> object:
+    """The parsed JSON of a card file; ValueError, before reading it, when it is too large to be a card."""
+    if path.stat().st_size > MAX_CARD_BYTES:
+        raise ValueError(f"{CARD} is larger than a card can be ({MAX_CARD_BYTES >> 20} MB)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _is_whole(folder: Path) -> bool:
     """True if ``folder`` holds a card and the weights it names (their SHA-256 matches)."""
     try:
-        if (folder / CARD).stat().st_size > MAX_CARD_BYTES:
-            return False
-        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+        card = _card_json(folder / CARD)
         return isinstance(card, dict) and _hash_file(folder / WEIGHTS)[0] == card.get("weights_sha256")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return False
 
 
@@ -199,12 +204,12 @@ def read_card(folder: str | os.PathLike) -> dict:
     path = folder / CARD
     if not path.is_file():
         raise CheckpointError(f"checkpoint {folder.name} has no {CARD}")
-    if path.stat().st_size > MAX_CARD_BYTES:
-        raise CheckpointError(f"checkpoint {folder.name}: {CARD} is larger than a card can be ({MAX_CARD_BYTES >> 20} MB)")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
+        card = _card_json(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise CheckpointError(f"checkpoint {folder.name}: {CARD} is not valid JSON") from None
+    except ValueError as exc:  # too large to be a card
+        raise CheckpointError(f"checkpoint {folder.name}: {exc}") from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {folder.name}: {CARD} is not a {FORMAT} model card")
     return card

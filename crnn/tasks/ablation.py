@@ -113,8 +113,8 @@ def _seed_row(runs: list[dict]) -> dict:
              "best_epoch": r["card"]["training"]["best_epoch"]} for r, t in zip(runs, test)]  # fmt: skip
     each.sort(key=lambda e: e["training_seed"])
     first = runs[0]["card"]
-    return {"model": first["model"], "recipe": recipe_label(first), "runs": each, **{f"{k}_mean_sd": _mean_sd([e[k] for e in each])
-                             for k in ("validation_ua", "test_clean_ua", "test_noisy_ua")}}  # fmt: skip
+    spreads = {f"{k}_mean_sd": _mean_sd([e[k] for e in each]) for k in ("validation_ua", "test_clean_ua", "test_noisy_ua")}
+    return {"model": first["model"], "recipe": recipe_label(first), "runs": each, **spreads}
 
 
 def _mean_sd(values: list) -> list[float] | None:

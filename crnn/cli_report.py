@@ -15,16 +15,21 @@ Show = Callable[[Any, bool, Callable[[Any], str] | None], None]
 
 
 def cmd_report(args: argparse.Namespace, show: Show) -> int:
+    from crnn.core.errors import CrnnError
     from crnn.tasks.report import build_report, stored_baselines, update_readme
 
+    if args.corpus and not args.seeds:
+        raise CrnnError("--corpus goes with --seeds: it scores the ensembles of the runs that differ in their seed")
     if args.ablation:
         from crnn.tasks.ablation import ablation_rows as rows_of, ablation_table as table_of
 
         rows, block = rows_of(args.ablation, args.reference), "ablation"
     elif args.seeds:
-        from crnn.tasks.ablation import seed_rows, seed_table as table_of
+        from crnn.tasks.ablation import ensemble_rows, seed_rows, seed_table as table_of
 
         rows, block = seed_rows(args.seeds), "seeds"
+        if args.corpus:
+            rows = ensemble_rows(rows, args.corpus)
     elif args.cv:
         from crnn.tasks.cv import cv_rows, cv_table as table_of
 
@@ -53,5 +58,7 @@ def add_report_command(add: Callable[[str, Callable, str], argparse.ArgumentPars
     p.add_argument("--reference", default="lens", help="with --ablation: the run the others are compared with")
     p.add_argument("--seeds", default=None, metavar="DIR",
                    help="the runs in DIR that differ only in their training seed (crnn train --train-seed), grouped")
+    p.add_argument("--corpus", default=None, metavar="DIR",
+                   help="with --seeds: also score each group's ensemble (the mean of its runs' probabilities) on this corpus")
     p.add_argument("--cv", action="store_true", help="the five-fold cross-validation table (fold checkpoints <run>_cv<K>)")
     p.add_argument("--heads", action="store_true", help="the shipped checkpoints' speaker-adapted heads (crnn adapt)")

@@ -81,3 +81,41 @@ def test_runs_that_differ_only_in_their_training_seed_give_a_mean_and_spread(tmp
         seed_rows(tmp_path / "ts1")  # one run: nothing to compare
     with pytest.raises(CrnnError, match="not a folder"):
         seed_rows(tmp_path / "missing")
+
+
+def test_a_seed_group_is_scored_as_an_ensemble_with_weights_kept_once(tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+    import torch
+    from tiny_model import TinyModel, register_tiny
+
+    import crnn.tasks.ablation as ablation
+    from crnn.core.checkpoint import save_checkpoint
+
+    register_tiny(monkeypatch)
+    shipped, runs = tmp_path / "shipped", tmp_path / "runs"
+    for seed, folder in ((0, shipped / "tiny_model"), (1, runs / "ts1")):
+        torch.manual_seed(seed)
+        model = TinyModel(2)
+        card = {"model": "tiny", "model_kwargs": model.config, "labels": ["anger", "happiness"], "seed": 0,
+                "corpus": {"name": "corpus"}, "split": {"train": ["a"], "validation": ["b"], "test": ["c"]},
+                "normalisation": {"norm": "utterance"}, "metrics": {"test": {"clean": {"ua": 0.5}}},
+                "training": {"recipe": RECIPES["lens"].card(), "best_validation_ua": 0.5, "best_epoch": 1,
+                             "epochs": 2, "seconds": 1.0, "training_seed": seed, "noisy": False}}
+        save_checkpoint(model, card, folder)
+    (runs / "ref").mkdir()  # the shipped run: only its card in the runs folder
+    (runs / "ref" / "card.json").write_bytes((shipped / "tiny_model" / "card.json").read_bytes())
+    corpus = tmp_path / "corpus"
+    rng = np.random.default_rng(0)
+    for emotion in ("angry", "happy"):
+        (corpus / emotion).mkdir(parents=True)
+        for i in range(2):
+            sf.write(corpus / emotion / f"{i}.wav", 0.1 * rng.standard_normal(8000), 16000)
+    monkeypatch.setattr(ablation, "CHECKPOINT_DIR", shipped)
+    [row] = ablation.ensemble_rows(ablation.seed_rows(runs), corpus)
+    assert row["ensemble"]["members"] == 2
+    assert all(0.0 <= row["ensemble"][k] <= 1.0 for k in ("validation_ua", "test_clean_ua", "test_noisy_ua"))
+    assert "Mean of their probabilities" in ablation.seed_table([row])
+    monkeypatch.setattr(ablation, "CHECKPOINT_DIR", tmp_path / "nowhere")  # the shipped weights are gone
+    [row] = ablation.ensemble_rows(ablation.seed_rows(runs), corpus)
+    assert row["ensemble"] is None and "| – / – / – |" in ablation.seed_table([row])

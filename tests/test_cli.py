@@ -184,6 +184,11 @@ def test_a_negative_seed_is_refused_before_any_work(capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_report_corpus_goes_with_seeds_only(capsys, tmp_path):
+    assert main(["report", "--corpus", str(tmp_path)]) == 2
+    assert "--corpus goes with --seeds" in capsys.readouterr().err
+
+
 def test_copy_of_checkpoint_folder_loads(capsys, tmp_path, checkpoint, clip):
     """A checkpoint folder is self-contained: moved elsewhere, it still predicts."""
     moved = shutil.copytree(checkpoint, tmp_path / "elsewhere")

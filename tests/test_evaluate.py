@@ -124,3 +124,34 @@ def test_calibrating_an_older_checkpoint_writes_the_card_and_keeps_the_weights(t
     other = _folder_corpus(tmp_path / "other", ["Angry", "sad"])  # not the corpus it was trained on: refused
     assert main(["evaluate", "--model", str(folder), "--corpus", str(other), "--calibrate"]) == 2
     assert "validation speakers" in capsys.readouterr().err
+
+
+def _constant(folder, bias, labels=LABELS):
+    """A tiny checkpoint that gives every clip the same logits: ``bias``."""
+    model = TinyModel(len(labels))
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor(bias, dtype=torch.float32))
+    card = {"model": "tiny", "model_kwargs": model.config, "labels": labels,
+            "corpus": {"name": "ravdess"}, "split": {"train": [], "validation": [], "test": []}}
+    return save_checkpoint(model, card, folder)
+
+
+def test_an_ensemble_averages_its_members_probabilities(tmp_path, monkeypatch):
+    from crnn.analysis.evaluate import evaluate_ensemble
+
+    register_tiny(monkeypatch)
+    corpus = _folder_corpus(tmp_path / "corpus", ["angry", "happy"])
+    sure = _constant(tmp_path / "sure", [3.0, 0.0, 0.0, 0.0])  # anger 0.87
+    leaning = _constant(tmp_path / "leaning", [0.0, 1.0, 0.0, 0.0])  # happiness 0.48, anger 0.18
+    # mean: anger (0.87 + 0.18) / 2 = 0.52 beats happiness (0.04 + 0.48) / 2 = 0.26, though the members disagree
+    result = evaluate_ensemble([leaning, sure], corpus, cache_dir=None)
+    assert result["member_ua"] == [0.5, 0.5] and result["members"] == 2
+    assert result["confusion"] == [[3, 0], [3, 0]] and result["ua"] == 0.5
+    three = evaluate_ensemble([leaning, sure, _constant(tmp_path / "happy", [0.0, 4.0, 0.0, 0.0])], corpus, cache_dir=None)
+    assert three["confusion"] == [[0, 3], [0, 3]]  # a third, confident member tips the mean to happiness
+    other = _constant(tmp_path / "other", [0.0, 0.0, 0.0], ["anger", "happiness", "sadness"])
+    with pytest.raises(CrnnError, match="share their labels"):
+        evaluate_ensemble([sure, other], corpus, cache_dir=None)
+    with pytest.raises(CrnnError, match="at least two"):
+        evaluate_ensemble([sure], corpus, cache_dir=None)

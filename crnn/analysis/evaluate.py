@@ -27,6 +27,7 @@ from crnn.core.checkpoint import DEFAULT_MODEL, load_checkpoint
 from crnn.core.corpora import Corpus, Utterance, canonical_label, read_corpus
 from crnn.core.data import CACHE_DIR, Progress, load_waves
 from crnn.core.errors import CorpusError, CrnnError
+from crnn.analysis.calibration import softmax
 from crnn.analysis.metrics import classification_report_dict, unweighted_accuracy
 from crnn.analysis.normalise import speaker_references
 from crnn.core.noise import NoiseSource, noisy_copy
@@ -162,6 +163,26 @@ def noisy_waves(
     return [noisy_copy(w, corpus.utterance_id(u), source)[0] for u, w in zip(utterances, waves)]
 
 
+def _scored_waves(corpus: Corpus, card: dict, split: str, noisy: bool, noise_dir, cache_dir, progress):
+    """(utterances, waves, shared labels, left-out labels, undecodable files) that ``evaluate`` scores for ``card``."""
+    utterances, used = select_utterances(corpus, card, split)
+    shared, left_out = shared_labels(card["labels"], corpus.labels)
+    if not shared:
+        raise CrnnError(
+            f"the model's labels ({', '.join(card['labels'])}) and the corpus's labels "
+            f"({', '.join(corpus.labels)}) have none in common"
+        )
+    scored = [u for u in utterances if u.emotion in shared]
+    waves, problems = load_waves([u.path for u in scored], cache_dir=cache_dir, progress=progress)
+    pairs = [(u, w) for u, w in zip(scored, waves) if w is not None]
+    if not pairs:
+        raise CrnnError("none of the selected utterances could be decoded")
+    scored, waves = [u for u, _ in pairs], [w for _, w in pairs]
+    if noisy:
+        waves = noisy_waves(corpus, scored, waves, NoiseSource(noise_dir))
+    return scored, waves, used, left_out, problems
+
+
 def evaluate(
     model_or_dir,
     corpus_path: str | os.PathLike | Corpus,
@@ -184,26 +205,55 @@ def evaluate(
     device = torch.device(device) if device is not None else default_device()
     model, card = _model_and_card(model_or_dir, device)
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
-    utterances, used = select_utterances(corpus, card, split)
-    shared, left_out = shared_labels(card["labels"], corpus.labels)
-    if not shared:
-        raise CrnnError(
-            f"the model's labels ({', '.join(card['labels'])}) and the corpus's labels "
-            f"({', '.join(corpus.labels)}) have none in common"
-        )
-    scored = [u for u in utterances if u.emotion in shared]
-    waves, problems = load_waves([u.path for u in scored], cache_dir=cache_dir, progress=progress)
-    pairs = [(u, w) for u, w in zip(scored, waves) if w is not None]
-    if not pairs:
-        raise CrnnError("none of the selected utterances could be decoded")
-    scored, waves = [u for u, _ in pairs], [w for _, w in pairs]
-    if noisy:
-        waves = noisy_waves(corpus, scored, waves, NoiseSource(noise_dir))
+    scored, waves, used, left_out, problems = _scored_waves(corpus, card, split, noisy, noise_dir, cache_dir, progress)
     report = score_waves(model, waves, [u.emotion for u in scored], card["labels"], device, [u.speaker for u in scored])
     report["left_out_labels"] = left_out
     report.update(
         corpus=corpus.name, split=used, condition="noisy" if noisy else "clean", model=card.get("model"), unreadable=problems
     )
+    return report
+
+
+def evaluate_ensemble(
+    members: Sequence,
+    corpus_path: str | os.PathLike | Corpus,
+    split: str = "test",
+    noisy: bool = False,
+    *,
+    noise_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = CACHE_DIR,
+) -> dict:
+    """:func:`evaluate`'s report for the mean of several models' probabilities, plus ``member_ua``.
+
+    ``members``: checkpoint folders or (model, card) pairs with the same labels, corpus and split (for
+    example the runs of one recipe that differ only in their training seed). Each member's softmax
+    (temperature 1: no member's calibration weighs in) is averaged with equal weight, and the argmax
+    over the shared labels is the ensemble's decision. Members are loaded one at a time, on the CPU.
+    ``member_ua``: each member's own UA on the same utterances, in the order given.
+    """
+    if len(members) < 2:
+        raise CrnnError("an ensemble needs at least two models")
+    corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
+    mean, first, member_ua = None, None, []
+    for member in members:
+        model, card = _model_and_card(member, "cpu")
+        if first is None:
+            first = card
+            scored, waves, used, left_out, problems = _scored_waves(corpus, card, split, noisy, noise_dir, cache_dir, None)
+            shared, _ = shared_labels(card["labels"], corpus.labels)
+            canonical_model = [_canonical(m) or m for m in card["labels"]]
+            columns = [canonical_model.index(label) for label in shared]
+            truth = [u.emotion for u in scored]
+        elif (card["labels"], card.get("split")) != (first["labels"], first.get("split")):
+            raise CrnnError("the models of an ensemble must share their labels and their speaker split")
+        logits = utterance_logits(model, waves, "cpu", [u.speaker for u in scored])  # (n, K)
+        probabilities = softmax(logits)[:, columns]  # (n, K_shared)
+        member_ua.append(unweighted_accuracy(truth, [shared[j] for j in probabilities.argmax(axis=1)]))
+        mean = probabilities if mean is None else mean + probabilities
+        del model
+    report = classification_report_dict(truth, [shared[j] for j in mean.argmax(axis=1)], shared)
+    report.update(left_out_labels=left_out, corpus=corpus.name, split=used, condition="noisy" if noisy else "clean",
+                  model=first.get("model"), unreadable=problems, members=len(members), member_ua=member_ua)
     return report
 
 

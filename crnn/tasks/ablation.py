@@ -4,7 +4,8 @@ Each run is a checkpoint folder trained with ``crnn train --out DIR/<run> --set 
 the full recipe. The table lists, per run, the settings that differ from the reference run and the best
 validation UA (the test speakers play no part in the choice). A run trained with ``--train-seed`` differs
 from its reference in that seed alone; :func:`seed_rows` gathers such runs and says how far one training's
-draw moves validation and test UA, the yardstick for the differences between the other rows.
+draw moves validation and test UA, the yardstick for the differences between the other rows;
+:func:`ensemble_rows` adds what the mean of such a group's probabilities scores.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from crnn.analysis.recipes import Recipe
-from crnn.core.checkpoint import read_card
+from crnn.core.checkpoint import checkpoint_folders, read_card
 from crnn.core.models import set_arguments
-from crnn.core.defaults import CARD
+from crnn.core.defaults import CARD, CHECKPOINT_DIR, WEIGHTS
 from crnn.core.errors import CrnnError
 from crnn.tasks.report import model_changes, recipe_label
 
@@ -99,7 +100,7 @@ def seed_rows(folder: str | os.PathLike) -> list[dict]:
             continue
         key = json.dumps([card["model"], set_arguments(card), _effective(card), card.get("split"),
                           card["training"].get("noisy"), card.get("seed")], sort_keys=True, default=str)
-        groups.setdefault(key, []).append({"run": path.name, "card": card, "seed": seed})
+        groups.setdefault(key, []).append({"run": path.name, "path": path, "card": card, "seed": seed})
     rows = [_seed_row(runs) for runs in groups.values() if len({r["seed"] for r in runs}) > 1]
     if not rows:
         raise CrnnError(f"no runs in {folder.name} differ only in their training seed (crnn train --train-seed)")
@@ -108,7 +109,7 @@ def seed_rows(folder: str | os.PathLike) -> list[dict]:
 
 def _seed_row(runs: list[dict]) -> dict:
     test = [(r["card"].get("metrics") or {}).get("test") or {} for r in runs]
-    each = [{"run": r["run"], "training_seed": r["seed"], "validation_ua": r["card"]["training"]["best_validation_ua"],
+    each = [{"run": r["run"], "path": str(r["path"]), "training_seed": r["seed"], "validation_ua": r["card"]["training"]["best_validation_ua"],
              "test_clean_ua": (t.get("clean") or {}).get("ua"), "test_noisy_ua": (t.get("noisy") or {}).get("ua"),
              "best_epoch": r["card"]["training"]["best_epoch"]} for r, t in zip(runs, test)]  # fmt: skip
     each.sort(key=lambda e: e["training_seed"])
@@ -124,8 +125,10 @@ def _mean_sd(values: list) -> list[float] | None:
 
 def seed_table(rows: list[dict]) -> str:
     """Markdown table of :func:`seed_rows`, UA in %: each run's figures, then mean ± sd over the group."""
+    ensembles = any("ensemble" in r for r in rows)
     lines = ["| Model | Recipe | Training seed: validation / clean test / noisy test UA (best epoch) "
-             "| Validation UA | Clean test UA | Noisy test UA |", "|---|---|---|---:|---:|---:|"]  # fmt: skip
+             "| Validation UA | Clean test UA | Noisy test UA |" + (" Mean of their probabilities: validation / clean "
+             "test / noisy test UA |" if ensembles else ""), "|---|---|---|---:|---:|---:|" + ("---:|" if ensembles else "")]
 
     def pct(v):
         return "–" if v is None else f"{100 * v:.1f}"
@@ -136,6 +139,43 @@ def seed_table(rows: list[dict]) -> str:
     for r in rows:
         runs = "; ".join(f"{e['training_seed']}: {pct(e['validation_ua'])} / {pct(e['test_clean_ua'])} / "
                          f"{pct(e['test_noisy_ua'])} ({e['best_epoch']})" for e in r["runs"])
+        ensemble = r.get("ensemble") or {}
+        together = " / ".join(pct(ensemble.get(k)) for k in ("validation_ua", "test_clean_ua", "test_noisy_ua"))
         lines.append(f"| {r['model']} | {r['recipe']} | {runs} | {spread(r['validation_ua_mean_sd'])} "
-                     f"| {spread(r['test_clean_ua_mean_sd'])} | {spread(r['test_noisy_ua_mean_sd'])} |")
+                     f"| {spread(r['test_clean_ua_mean_sd'])} | {spread(r['test_noisy_ua_mean_sd'])} |"
+                     + (f" {together} |" if ensembles else ""))
     return "\n".join(lines)
+
+
+def ensemble_rows(rows: list[dict], corpus: str | os.PathLike) -> list[dict]:
+    """:func:`seed_rows` with each group's ensemble scored on ``corpus`` (the corpus the runs were trained on).
+
+    The ensemble is every run of the group, none chosen, their softmax probabilities averaged
+    (:func:`crnn.analysis.evaluate.evaluate_ensemble`); scored on the validation speakers and on the clean and
+    noisy test speakers of the group's split. A group with a run whose weights are in neither its folder nor a
+    shipped checkpoint gets ``"ensemble": None``.
+    """
+    from crnn.analysis.evaluate import evaluate_ensemble
+    from crnn.core.corpora import read_corpus
+
+    data = read_corpus(corpus)
+    out = []
+    for row in rows:
+        members = [_weights_folder(Path(e["path"])) for e in row["runs"]]
+        ensemble = None
+        if all(members):
+            scores = {name: evaluate_ensemble(members, data, split, noisy)["ua"]
+                      for name, split, noisy in (("validation_ua", "validation", False), ("test_clean_ua", "test", False),
+                                                 ("test_noisy_ua", "test", True))}  # fmt: skip
+            ensemble = {"members": len(members), **scores}
+        out.append({**row, "ensemble": ensemble})
+    return out
+
+
+def _weights_folder(run: Path) -> Path | None:
+    """The folder that holds ``run``'s weights: the run's own, else the shipped checkpoint with the same weights
+    (a run installed as a shipped model keeps only its card in the runs folder: the weights are in the tree once)."""
+    if (run / WEIGHTS).is_file():
+        return run
+    sha = read_card(run).get("weights_sha256")
+    return next((f for f in checkpoint_folders(CHECKPOINT_DIR) if read_card(f).get("weights_sha256") == sha), None)

@@ -57,6 +57,16 @@ with appkit.friendly("the model table"):
             "UA clean": st.column_config.NumberColumn(format="percent"),
             "UA noisy": st.column_config.NumberColumn(format="percent"),
         })  # fmt: skip
+    spread = appkit.seed_spread()
+    if spread:
+        with st.expander("🎲 How much of a difference is luck? The same model trained again"):
+            st.dataframe(spread, hide_index=True, width="stretch", column_config={
+                name: st.column_config.NumberColumn(format="percent") for name in ("UA clean, mean", "± sd", "lowest", "highest")
+            })  # fmt: skip
+            st.caption("Each model was trained several times on the same speakers, changing only the random seed "
+                       "(starting weights, batch order, augmentation). Two models in the table above whose clean UA "
+                       "differs by less than this spread may differ by luck alone. Trained with `crnn train "
+                       "--train-seed K`; `crnn report --seeds` lists every run.")
 
 if rows:
     labels = [row["label"] for row in rows]

@@ -635,6 +635,10 @@ def test_the_zoo_shows_every_baseline_calibration_and_a_model_with_convolutions(
         assert app.dataframe[1].value["z-scored with"].nunique() == 2
     assert len(app.dataframe[0].value) == len(zoo_results()[0]), "every model in the table"
     assert "calibration error" in app.dataframe[0].value.columns
+    [seeds] = [d.value for d in app.dataframe if "trainings" in d.value.columns]  # from the seed runs' cards
+    assert set(seeds["model"]) >= {"cnn_lstm_2d", "fst_cldnn_logmel"}
+    assert (seeds["lowest"] <= seeds["UA clean, mean"]).all() and (seeds["UA clean, mean"] <= seeds["highest"]).all()
+    assert (seeds["trainings"] >= 2).all() and (seeds["± sd"] > 0).all()
     assert "has no convolution" not in " ".join(i.value for i in app.info), "the default model has filters"
     app.selectbox(key="zoo_pick").set_value(TEST_MODEL).run()
     _clean(app, "6_zoo, calibrated model")

@@ -46,7 +46,7 @@ from crnn.app.state import CLIP_KEY, CLIPS_KEY, Clip, add_clip_bytes, current_cl
 from crnn.app.training import default_spec, model_specs, train_model
 from crnn.app.views import NO_SPEECH_WARNING, best_cell_figures, cell_layers, no_speech, probe_rows, ranked_cells
 from crnn.app.zoo import baseline_table, confusion_report, first_layer_filters, model_table, zoo_results
-from crnn.app.zoo import calibration, default_pick, filter_figures
+from crnn.app.zoo import calibration, default_pick, filter_figures, seed_spread
 from crnn.app.backend import cell_words, model_input, reliability_figure
 from crnn.core.defaults import RAVDESS, SAMPLE_RATE
 
@@ -60,7 +60,7 @@ __all__ = [
     "model_specs", "model_table", "module_contributions_figure", "noise_figure", "noise_result", "noise_sweep",
     "predict", "probability_figure", "probe", "probe_rows", "probe_svm_figure",
     "progress_callback", "ranked_cells", "recording", "results_figure", "safe_folder", "selected_texts", "show_clip",
-    "show_error", "sidebar", "train_model", "use_corpus_clip_button", "user_models_dir", "zoo_results"
+    "show_error", "sidebar", "train_model", "seed_spread", "use_corpus_clip_button", "user_models_dir", "zoo_results"
 ]  # fmt: skip
 __all__ += ["calibration", "cell_words", "chance_words", "confidence_words", "default_pick", "is_unsure", "model_input", "reliability_figure",
             "temperature"]

@@ -157,6 +157,17 @@ def results_rows(folder: os.PathLike, baselines: list | None = None) -> list[dic
     return rows(folder, baselines=baselines)
 
 
+def seed_rows(folder: os.PathLike) -> list[dict]:
+    """The groups of runs under ``folder`` that differ only in their training seed ([] when there are none)."""
+    from crnn.core.errors import CrnnError
+    from crnn.tasks.ablation import seed_rows as rows
+
+    try:
+        return rows(folder)
+    except CrnnError:
+        return []
+
+
 def list_models() -> list[dict]:
     from crnn.core.models import list_models as models
 

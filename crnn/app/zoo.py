@@ -35,6 +35,21 @@ def zoo_results() -> tuple[list[dict], list[dict]]:
     return [{**row, "label": model_label(row["path"])} for row in models], baselines
 
 
+@st.cache_data(ttl=600, show_spinner=False)
+def seed_spread() -> list[dict]:
+    """One row per shipped group of training-seed runs (``checkpoints/ablation``, ``crnn report --seeds``):
+    how far clean test UA moves when the same model is trained again on the same speakers."""
+    rows = []
+    for group in backend.seed_rows(CHECKPOINT_DIR / "ablation"):
+        clean = [run["test_clean_ua"] for run in group["runs"] if run["test_clean_ua"] is not None]
+        if len(clean) < 2:
+            continue
+        mean, sd = group["test_clean_ua_mean_sd"]
+        rows.append({"model": group["model"], "trainings": len(clean), "UA clean, mean": mean, "± sd": sd,
+                     "lowest": min(clean), "highest": max(clean)})
+    return rows
+
+
 def model_table(rows: list[dict]) -> list[dict]:
     """The zoo's model rows with the columns the table shows, renamed."""
     return [{shown: row.get(name) for name, shown in MODEL_COLUMNS.items()} for row in rows]

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from crnn.cli_lab import seed_argument
 from crnn.core.defaults import DEFAULT_MODEL, PAPER_001_MODEL
-from crnn.core.errors import CrnnError
+from crnn.core.errors import CrnnError, one_line
 
 
 def _print(result: Any, as_json: bool, text: Callable[[Any], str] | None = None) -> None:
@@ -119,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = []
     for item in predict_files(args.model, args.files, same_speaker=args.same_speaker):
         if "error" in item:
-            print(item["error"], file=sys.stderr)
+            print(one_line(item["error"]), file=sys.stderr)
             failed = True
             continue
         results.append(item)
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             check_figure_path(args.figure)
         return args.func(args)
     except CrnnError as exc:
-        print(f"crnn {args.command}: {exc}", file=sys.stderr)
+        print(one_line(f"crnn {args.command}: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"crnn {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)

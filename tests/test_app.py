@@ -244,6 +244,12 @@ def test_bad_upload_gives_one_friendly_error_and_the_app_stays_up(app):
         assert not app.exception, page
 
 
+def test_an_uploaded_file_name_with_a_newline_stays_on_one_line(app):
+    app.file_uploader(key="listen_upload").upload("two\nlines.wav", b"this is not audio", "audio/wav").run()
+    assert not app.exception
+    assert len(app.error) == 1 and "two\\nlines.wav" in app.error[0].value and "\n" not in app.error[0].value
+
+
 def test_too_long_upload_is_refused(app):
     buffer = io.BytesIO()
     sf.write(buffer, np.random.default_rng(0).normal(0, 0.1, 16000 * 61).astype(np.float32), 16000, format="FLAC")

@@ -184,6 +184,23 @@ def test_a_negative_seed_is_refused_before_any_work(capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_training_into_a_file_is_refused_before_any_epoch(capsys, tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    for out in (tmp_path / "taken", tmp_path / "taken" / "inside"):
+        assert main(["train", "--model", "ldnn_mfcc", "--corpus", str(tmp_path), "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert "taken is a file, not a folder a checkpoint can be written in" in captured.err
+        assert "epoch" not in captured.out  # it used to train a whole epoch first, then fail to save it
+
+
+def test_a_control_character_in_a_file_name_cannot_break_the_one_line_message(capsys, tmp_path):
+    for name, shown in (("new\nline.wav", r"new\nline.wav"), ("\x1b[31mred.wav", r"\x1b[31mred.wav")):
+        (tmp_path / name).write_bytes(b"RIFF")  # too short to be a WAV file
+        assert main(["predict", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and shown in err, err  # one line, the name's control character escaped
+
+
 def test_report_corpus_goes_with_seeds_only(capsys, tmp_path):
     assert main(["report", "--corpus", str(tmp_path)]) == 2
     assert "--corpus goes with --seeds" in capsys.readouterr().err

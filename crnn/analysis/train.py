@@ -43,7 +43,7 @@ from crnn.core.cache import Progress
 from crnn.core.corpora import Corpus
 from crnn.core.defaults import CACHE_DIR, CARD, USER_MODELS_DIR
 from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_json
+from crnn.core.fileio import atomic_write_json, shown_path
 from crnn.core.noise import NoiseSource
 
 def _distributed() -> tuple[int, int, int]:
@@ -70,6 +70,9 @@ def output_folder(model_name: str, split: str, fold: int | None, out_dir, overwr
     """
     suffix = {"loso": f"_loso{fold:02d}", "cv": f"_cv{fold}"}.get(split, "") if fold is not None else ""
     out = Path(out_dir) if out_dir is not None else USER_MODELS_DIR / (model_name + suffix)
+    existing = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
+    if existing.exists() and not existing.is_dir():  # refused before any epoch, not when the first one is saved
+        raise CrnnError(f"{shown_path(existing)} is a file, not a folder a checkpoint can be written in")
     if (out / CARD).is_file() and not overwrite:
         raise CrnnError(
             f"{out.name} already holds a finished checkpoint; pass --overwrite to train it again, or --out for a new folder"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from crnn.core.defaults import PROJECT_DIR, SHARED_DATA
-from crnn.core.errors import AudioError, CrnnError
+from crnn.core.errors import AudioError, CrnnError, one_line
 from crnn.core.fileio import shown_path
 
 SHARED_DATA_DIR = SHARED_DATA
@@ -65,7 +65,7 @@ def public_message(text: str) -> str:
     for place in sorted(places, key=lambda p: len(str(p)), reverse=True):
         if len(place.parts) > 1:
             text = text.replace(f"{place}{os.sep}", "").replace(str(place), place.name)
-    return text
+    return one_line(text)
 
 
 def _resolve(path: str | os.PathLike, kind: str, error: type[CrnnError]) -> Path:

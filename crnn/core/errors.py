@@ -6,6 +6,12 @@ The CLI prints it and exits with code 2; the app shows it with ``st.error``.
 """
 
 
+def one_line(message: str) -> str:
+    """``message`` as one line of plain text: a control character (a newline or an escape code in a file's
+    name, say) is shown as its backslash escape, so it can neither break the line nor drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 class CrnnError(Exception):
     """A problem with the user's input, reported as one line, never a traceback."""
 

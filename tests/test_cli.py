@@ -201,6 +201,12 @@ def test_a_control_character_in_a_file_name_cannot_break_the_one_line_message(ca
         assert err.count("\n") == 1 and shown in err, err  # one line, the name's control character escaped
 
 
+def test_a_training_time_budget_not_above_zero_is_refused(capsys, tmp_path):
+    for minutes in ("-1", "nan", "0"):
+        assert main(["train", "--model", "ldnn_mfcc", "--corpus", str(tmp_path), "--max-minutes", minutes]) == 2
+        assert "--max-minutes must be a number of minutes above 0" in capsys.readouterr().err
+
+
 def test_report_corpus_goes_with_seeds_only(capsys, tmp_path):
     assert main(["report", "--corpus", str(tmp_path)]) == 2
     assert "--corpus goes with --seeds" in capsys.readouterr().err

@@ -167,6 +167,8 @@ def bad_files(tmp_path):
     ("explain", "--method", "occlusion", "{not audio}"), ("compare", "--model", "no_such_model", "--model", "raw_crnn"),
     ("compare", "--model", "raw_crnn"), ("ablate", "--model", "no_such_model", "--corpus", "."),
     ("ablate", "--corpus", "{missing}"), ("ablate", "--corpus", "{not audio}"),
+    ("ablate", "--corpus", ".", "--draws", "-2"), ("ablate", "--corpus", ".", "--clips", "0"),
+    ("noiselab", EXAMPLE, "--snr=nan"), ("noiselab", EXAMPLE, "--snr=inf"), ("noiselab", EXAMPLE, "--snr=-1000"),
 ])
 def test_new_commands_refuse_bad_input_in_one_line(capsys, bad_files, argv):
     code, out, err = run(capsys, *(a.format(**bad_files) if a.startswith("{") else a for a in argv), "--json")

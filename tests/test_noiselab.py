@@ -63,3 +63,11 @@ def test_recording_noise_and_drift_with_snr(model):
 
     assert len(noise_figure(sweep).data) == 4
     assert "→" in noise_figure(sweep[0]).layout.title.text
+
+
+def test_an_snr_the_mixture_cannot_hold_is_refused(model):
+    """Beyond the limits float32 mixing overflowed: −1000 dB gave NaN probabilities and a "prediction"."""
+    for snr in (float("nan"), float("inf"), -1000.0, 61.0):
+        with pytest.raises(ValueError, match="out of range"):
+            noise_shift(model, speechlike(), "pink", snr)
+    assert np.isfinite(noise_shift(model, speechlike(), "pink", -30.0)["prediction_noisy"]["probabilities"]).all()

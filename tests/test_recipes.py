@@ -30,6 +30,21 @@ def test_recipe_overrides_from_cli_strings():
         get_recipe("magic")
 
 
+@pytest.mark.parametrize("setting, words", [
+    ("lr=nan", "lr must be above 0"), ("lr=0", "lr must be above 0"), ("batch_size=0", "batch_size must be at least 1"),
+    ("max_epochs=0", "max_epochs must be at least 1"), ("patience=-1", "patience must be at least 1"),
+    ("crop_seconds=inf", "crop_seconds must be"), ("ema=1", "ema must be"), ("label_smoothing=1", "label_smoothing"),
+    ("optimizer=sgd", "optimizer cannot be 'sgd'"), ("schedule=linear", "use one of constant, cosine"),
+    ("batching=bucket", "batching cannot be"), ("norm=batch", "norm cannot be"), ("speed=0.9,5", "speed takes factors"),
+])
+def test_a_setting_the_training_could_not_use_is_refused(setting, words):
+    """These used to fail after the first epochs (batch_size=0: a ZeroDivisionError; lr=nan: inside the
+    optimiser) or train with something else (optimizer=sgd trained with Adam)."""
+    with pytest.raises(CrnnError, match=words):
+        get_recipe("lens", [setting])
+    get_recipe("lens", [setting.split("=")[0] + "=" + str(getattr(RECIPES["lens"], setting.split("=")[0])).strip("()").replace(" ", "")])
+
+
 def test_learning_rate_warms_up_then_decays_to_the_floor():
     recipe = get_recipe("lens", {"warmup_epochs": 2, "max_epochs": 10, "lr": 1.0, "schedule": "cosine"})
     rates = [learning_rate(recipe, step, 10) for step in range(100)]
@@ -73,7 +88,7 @@ def test_mixing_within_class_shares_the_signal_at_equal_loudness():
     assert _amplitude_at(mixed, 200) == pytest.approx(0.7, abs=0.01)
     assert _amplitude_at(mixed, 300) == pytest.approx(0.3, abs=0.01)  # looped, then brought to the wave's RMS
     np.testing.assert_allclose(mix_within_class(wave, quiet_partner, 0.0, rng), wave)
-    with pytest.raises(CrnnError, match="between 0 and 1"):
+    with pytest.raises(CrnnError, match="class_mix must be at least 0 and at most 1"):
         get_recipe("lens", ["class_mix=1.5"])
     assert get_recipe("lens").class_mix == 0.0  # off unless asked for
 

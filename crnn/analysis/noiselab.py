@@ -37,6 +37,16 @@ def _prediction(logits: torch.Tensor, labels: Sequence[str] | None) -> dict:
     return {"index": k, "label": list(labels)[k] if labels else None, "probabilities": [float(p) for p in probs]}
 
 
+SNR_LIMITS_DB = (-30.0, 60.0)  # speech 1000× below the noise's power, to noise 10⁶× below: beyond, float32 mixing overflows
+
+
+def check_snr(snr_db: float) -> None:
+    """ValueError, in one sentence, for an SNR that is not a finite number of dB within :data:`SNR_LIMITS_DB`."""
+    lo, hi = SNR_LIMITS_DB
+    if not (np.isfinite(snr_db) and lo <= snr_db <= hi):
+        raise ValueError(f"SNR {snr_db:g} dB is out of range ({lo:g} to {hi:g} dB)")
+
+
 @torch.no_grad()
 def noise_shift(
     model: nn.Module,
@@ -55,7 +65,9 @@ def noise_shift(
     "cosine_distance": {module: d}, "snr_db": target, "snr_db_measured",
     "noise_kind", "noisy_wave"}: ``noisy_wave`` (N,) float32 is the very
     mixture that was scored, for listening. The mixture is seeded by ``seed``.
+    ValueError for an SNR outside :data:`SNR_LIMITS_DB`.
     """
+    check_snr(snr_db)
     rng = np.random.default_rng(seed)
     clean = np.asarray(wave, np.float32)
     if isinstance(noise_kind, str):

@@ -95,9 +95,35 @@ def get_recipe(name: str | Recipe, overrides: dict | list[str] | None = None) ->
         except ValueError:
             raise CrnnError(f"recipe setting {key} cannot be {value!r}") from None
     recipe = replace(recipe, **changes)
-    if not 0 <= recipe.class_mix <= 1:
-        raise CrnnError(f"recipe setting class_mix is a share of the signal between 0 and 1, not {recipe.class_mix}")
+    _check(recipe)
     return recipe
+
+
+CHOICES = {"optimizer": ("adam", "adamw"), "schedule": ("constant", "cosine"), "batching": ("random", "length"),
+           "norm": ("utterance", "global", "speaker", "model")}
+# (lowest, highest, whether the lowest itself is allowed) of each numeric setting
+LIMITS = {"lr": (0.0, 1.0, False), "weight_decay": (0.0, 1.0, True), "batch_size": (1, 10_000, True),
+          "warmup_epochs": (0, 10_000, True), "max_epochs": (1, 10_000, True), "min_epochs": (0, 10_000, True),
+          "patience": (1, 10_000, True), "crop_seconds": (0.25, 600.0, True), "gain_db": (0.0, 30.0, True),
+          "label_smoothing": (0.0, 0.99, True), "ema": (0.0, 0.99999, True), "class_mix": (0.0, 1.0, True)}
+SPEED_LIMITS = (0.5, 2.0)  # × the recording's speed
+
+
+def _check(recipe: Recipe) -> None:
+    """CrnnError, in one sentence, for a setting the training could not use (it would fail or silently do
+    something else, possibly only after its first epochs): a name not among :data:`CHOICES`, a number outside
+    :data:`LIMITS`, NaN or infinite."""
+    for key, allowed in CHOICES.items():
+        if getattr(recipe, key) not in allowed:
+            raise CrnnError(f"recipe setting {key} cannot be {getattr(recipe, key)!r}; use one of {', '.join(allowed)}")
+    for key, (lo, hi, closed) in LIMITS.items():
+        value = getattr(recipe, key)
+        if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):
+            low = f"at least {lo:g}" if closed else f"above {lo:g}"
+            raise CrnnError(f"recipe setting {key} must be {low} and at most {hi:g}, not {value:g}")
+    lo, hi = SPEED_LIMITS
+    if not all(math.isfinite(v) and lo <= v <= hi for v in recipe.speed):
+        raise CrnnError(f"recipe setting speed takes factors from {lo:g} to {hi:g}, not {', '.join(f'{v:g}' for v in recipe.speed)}")
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:

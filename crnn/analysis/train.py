@@ -166,11 +166,14 @@ def _fingerprint(run: Run, corpus: Corpus, noise_dir, model_kwargs) -> dict:
         {"init_seed": run.init_seed} if run.init_seed is not None else {})  # fmt: skip
 
 
-def _check_seeds(**seeds: int | None) -> None:
-    """CrnnError for a seed that is not a whole number of 0 or more (numpy's generators refuse those)."""
+def _check_arguments(max_minutes: float | None, **seeds: int | None) -> None:
+    """CrnnError for a seed that is not a whole number of 0 or more (numpy's generators refuse those), or a
+    time budget that is not a number of minutes above 0."""
     for name, value in seeds.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise CrnnError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    if max_minutes is not None and not (math.isfinite(max_minutes) and max_minutes > 0):
+        raise CrnnError(f"--max-minutes must be a number of minutes above 0, not {max_minutes:g}")
 
 
 def _start(device: str | torch.device | None) -> tuple[torch.device, int, int, bool]:
@@ -222,7 +225,7 @@ def train(
     ``train_seed`` seeds initialisation, batch order, crops and noise instead of ``seed``, which still draws
     the split: runs that differ only in it measure how much a result owes to the draw of one training.
     """
-    _check_seeds(seed=seed, train_seed=train_seed)
+    _check_arguments(max_minutes, seed=seed, train_seed=train_seed)
     device, rank, world, started_group = _start(device)
     the_recipe = _recipe(recipe, overrides, recipe_settings)
     out = output_folder(model_name, split, fold, out_dir, overwrite)

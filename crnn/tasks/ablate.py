@@ -38,15 +38,16 @@ def _canonical(label: str) -> str:
         return label
 
 
-def _check(feature: str, state: str, to: str, top: int) -> str:
+def _check(feature: str, state: str, to: str, top: int, draws: int, n_clips: int) -> str:
     if feature not in FEATURES:
         raise CrnnError(f"unknown prosodic feature {feature!r}; use one of loudness, f0, rms, rms_range")
     if state not in STATES:
         raise CrnnError(f"unknown state {state!r}; use one of {', '.join(STATES)}")
     if to not in CLAMPS:
         raise CrnnError(f"cells are clamped to their mean or to zero, not {to!r}")
-    if top < 1:
-        raise CrnnError("--top must be at least 1")
+    for name, value in (("--top", top), ("--draws", draws), ("--clips", n_clips)):
+        if value < 1:  # no random draw leaves the top cells without their control
+            raise CrnnError(f"{name} must be at least 1")
     return FEATURES[feature]
 
 
@@ -95,7 +96,7 @@ def run_ablate(model_ref: str | os.PathLike | tuple, corpus: str | os.PathLike, 
     "baseline", "top", "random", "seconds"}; UA and recalls are 0-1. ``figure``
     (.html or .png) writes :func:`crnn.plots_lab.ablation_figure` and adds "figure".
     """
-    key = _check(feature, state, to, top)
+    key = _check(feature, state, to, top, draws, n_clips)
     check_figure_path(figure)
     start = time.perf_counter()
     model, card = model_ref if isinstance(model_ref, tuple) else load_checkpoint(model_ref)

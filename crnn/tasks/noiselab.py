@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from crnn.analysis.noiselab import noise_shift
+from crnn.analysis.noiselab import check_snr, noise_shift
 from crnn.core.audio import load_audio
 from crnn.core.checkpoint import load_checkpoint
 from crnn.core.data import trim_silence
+from crnn.core.errors import CrnnError
 from crnn.core.noise import COLOURS
 
 
@@ -26,6 +27,10 @@ def run_noiselab(
     ``snr_db`` the signal-to-noise ratio in dB. ``figure`` (.html/.png)
     writes :func:`crnn.plots.noise_figure`.
     """
+    try:
+        check_snr(snr_db)  # before the checkpoint and the audio are read
+    except ValueError as exc:
+        raise CrnnError(str(exc)) from None
     model, card = load_checkpoint(model_ref)
     kind = noise if noise in COLOURS else load_audio(noise)
     result = noise_shift(model, trim_silence(load_audio(file)), kind, snr_db, labels=card.get("labels"), seed=seed)

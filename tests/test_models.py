@@ -441,6 +441,9 @@ def test_model_settings_take_the_defaults_types_and_refuse_the_rest():
         "conv_norm": True, "dropout": 0.3, "frame_stride": 2}
     assert model_settings("st_cldnn_logmel", None) == {}
     for bad, message in (("conv_nrm=1", "no setting 'conv_nrm'"), ("conv=T", "no setting 'conv'"),
-                         ("conv_norm=maybe", "cannot be 'maybe'"), ("frame_stride=two", "cannot be 'two'")):
+                         ("conv_norm=maybe", "cannot be 'maybe'"), ("frame_stride=two", "cannot be 'two'"),
+                         ("dropout=nan", "cannot be 'nan'"), ("dropout=2", "dropout probability has to be between"),
+                         ("hidden=0", "hidden_size must be greater than zero"),  # these were tracebacks
+                         ("hidden=20000", "has 3,236,179,208 parameters, more than 50,000,000")):  # refused, not allocated
         with pytest.raises(CrnnError, match=message):
             model_settings("st_cldnn_logmel", [bad])

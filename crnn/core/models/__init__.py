@@ -13,6 +13,7 @@ trainings. ``list_models()`` describes them all.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -191,7 +192,31 @@ def model_settings(name: str, items: list[str] | None) -> dict[str, Any]:
                 settings[key] = kind(text)
         except (KeyError, ValueError):
             raise CrnnError(f"model setting {key} cannot be {text!r}") from None
+        if kind is float and not math.isfinite(settings[key]):
+            raise CrnnError(f"model setting {key} cannot be {text!r}")
+    _check_buildable(name, settings)
     return settings
+
+
+MAX_PARAMETERS = 50_000_000  # the largest registered model has 3.3 M; far beyond, one CPU trains nothing in a day
+
+
+def _check_buildable(name: str, settings: dict[str, Any]) -> None:
+    """CrnnError unless ``settings`` build model ``name`` with at most :data:`MAX_PARAMETERS` parameters.
+
+    Built on PyTorch's meta device: the constructor's own checks run (a dropout of 2, a hidden size of 0) and the
+    parameters are counted, with no memory taken, so a setting that would need gigabytes is refused, not allocated.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            n = count_parameters(build_model(name, 8, **settings))
+    except (ValueError, TypeError, RuntimeError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CrnnError(f"{name} cannot be built with those --model-set settings: {message}") from None
+    if n > MAX_PARAMETERS:
+        raise CrnnError(f"{name} with those --model-set settings has {n:,} parameters, more than {MAX_PARAMETERS:,}")
 
 
 def count_parameters(model: SERModel) -> int:

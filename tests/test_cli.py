@@ -172,6 +172,18 @@ def test_train_refuses_a_folder_without_a_corpus(capsys, tmp_path):
     assert not (tmp_path / "out" / "model.safetensors").exists()
 
 
+def test_train_and_baseline_refuse_a_corpus_of_one_emotion(capsys, tmp_path):
+    """It trained, and scored 100 % UA: a one-class classifier has nothing to learn."""
+    (tmp_path / "angry").mkdir()
+    for i in range(4):
+        sf.write(tmp_path / "angry" / f"{i}.wav", 0.3 * np.sin(2 * np.pi * 150 * np.arange(16000) / 16000), 16000)
+    code, _, err = run(capsys, "train", "--model", "ldnn_mfcc", "--corpus", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert code == 2 and "utter only anger; an emotion classifier needs at least two emotions" in err
+    assert not (tmp_path / "out").exists()
+    code, _, err = run(capsys, "baseline", "--features", "egemaps", "--corpus", str(tmp_path), "--out", str(tmp_path / "b.json"))
+    assert code == 2 and "needs at least two emotions" in err and not (tmp_path / "b.json").exists()  # an SVM traceback
+
+
 def test_a_negative_seed_is_refused_before_any_work(capsys, tmp_path):
     for flag in ("--seed", "--train-seed"):
         with pytest.raises(SystemExit) as exit_:

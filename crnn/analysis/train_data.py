@@ -14,7 +14,7 @@ from crnn.core.cache import Progress
 from crnn.core.corpora import Corpus, Utterance, read_corpus
 from crnn.core.data import load_waves
 from crnn.core.errors import CrnnError
-from crnn.core.splits import cv_folds, loso_folds, partition, speaker_split
+from crnn.core.splits import cv_folds, loso_folds, partition, require_two_emotions, speaker_split
 
 N_CV_FOLDS = 5
 
@@ -81,6 +81,7 @@ def load_train_data(
     for name, utterances in parts.items():
         if not utterances:
             raise CrnnError(f"the {split} split of {corpus.name} leaves the {name} partition empty")
+    require_two_emotions(parts["train"])
     wave_of, problems = _decode(corpus, cache_dir, progress, rank, world)
     parts = {name: [u for u in utts if wave_of[u.path] is not None] for name, utts in parts.items()}
     train, val = parts["train"], parts["validation"]

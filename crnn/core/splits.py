@@ -209,6 +209,15 @@ def partition(corpus: Corpus, speakers: list[str]) -> list[Utterance]:
     ]
 
 
+def require_two_emotions(training: list[Utterance]) -> None:
+    """CorpusError unless the ``training`` utterances hold at least two emotions: a one-class "classifier"
+    scores 100 % and learns nothing (an SVM refuses to fit one)."""
+    heard = sorted({u.emotion for u in training})
+    if len(heard) < 2:
+        raise CorpusError(f"the training speakers of this corpus utter only {', '.join(heard) or 'no emotion'}; "
+                          "an emotion classifier needs at least two emotions to learn")
+
+
 def spread_sample(utterances: list[Utterance], n: int) -> list[Utterance]:
     """At most ``n`` utterances spread evenly over emotions, then speakers: every k-th of them sorted so.
 

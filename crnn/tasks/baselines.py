@@ -32,7 +32,7 @@ from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.fileio import atomic_write_json, portable_path
 from crnn.core.noise import NOISY_TEST_SEED, NoiseSource
-from crnn.core.splits import loso_folds, partition, speaker_split
+from crnn.core.splits import loso_folds, partition, require_two_emotions, speaker_split
 
 PARTS = ("train", "validation", "test")
 
@@ -149,6 +149,7 @@ def run_baseline(
     for name, utterances in parts.items():
         if not utterances:
             raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
+    require_two_emotions(parts["train"])
     Z, y, n_features = standardised_functionals(corpus, parts, features, cache_dir, progress, norm)
     svm = tune_svms(Z, y, corpus.labels)
     best = chosen_kernel(svm)

@@ -99,3 +99,20 @@ def test_report_table_and_readme_block(tmp_path):
     text = readme.read_text()
     assert "old" not in text and text.startswith("# Title") and text.endswith("After.\n")
     assert table.strip() in text
+
+
+def test_a_stored_result_is_not_replaced_by_one_from_another_split(tmp_path):
+    """A rerun with another --seed (or on part of the corpus) used to replace the shipped figure silently."""
+    from crnn.tasks.baselines import check_replaceable, store_result
+
+    path = tmp_path / "baselines.json"
+    split = {"train": ["02"], "validation": ["03"], "test": ["01"]}
+    store_result(path, "egemaps", {"seed": 0, "split": split, "corpus": {"utterances": 40}, "ua": 0.5})
+    store_result(path, "egemaps", {"seed": 0, "split": split, "corpus": {"utterances": 40}, "ua": 0.5})  # the same run again
+    store_result(path, "compare_cv", {"seed": 0, "folds": [{"test_speakers": ["01"]}, {"test_speakers": ["02"]}]})
+    for key, other in (("egemaps", {"seed": 1}), ("egemaps", {"split": {**split, "test": ["04"]}}),
+                       ("egemaps", {"corpus": {"utterances": 12}}), ("compare_cv", {"folds": [{"test_speakers": ["02"]}]})):
+        with pytest.raises(CrnnError, match="already holds .* scored on another split, seed or corpus"):
+            check_replaceable(path, key, other)
+    assert json.loads(path.read_text())["egemaps"]["ua"] == 0.5
+    check_replaceable(path, "compare", {"seed": 3})  # nothing stored under that name yet

@@ -30,7 +30,7 @@ from crnn.core.corpora import Corpus, Utterance, read_corpus
 from crnn.core.data import TRIM_TOP_DB, load_waves
 from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_json, portable_path
+from crnn.core.fileio import atomic_write_json, portable_path, shown_path
 from crnn.core.noise import NOISY_TEST_SEED, NoiseSource
 from crnn.core.splits import loso_folds, partition, require_two_emotions, speaker_split
 
@@ -102,15 +102,53 @@ def _loso(corpus: Corpus, features: str, kernel: str, C: float, cache_dir, progr
     return loso_scores(speaker_z(X, speakers), speakers, emotions, held_out, kernel, C, corpus.labels)
 
 
+def _stored(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _setup(entry: dict) -> dict:
+    """What a stored result was scored on: seed, corpus size and test speakers (of the split, or of each fold)."""
+    split = entry.get("split")
+    test = split.get("test") if isinstance(split, dict) else [f.get("test_speakers") for f in entry.get("folds") or []]
+    setup = {"seed": entry.get("seed"), "utterances": (entry.get("corpus") or {}).get("utterances"), "test": test or None}
+    return {k: v for k, v in setup.items() if v is not None}
+
+
+def check_replaceable(path: Path, key: str, result: dict) -> None:
+    """CrnnError if ``path`` holds under ``key`` a result scored on another split, seed or corpus than ``result``
+    (which may be only the part of it known before the work: seed, corpus, split or folds).
+
+    The results table and the app compare the networks with these entries on the networks' own test speakers;
+    a rerun on another seed or a subset of the corpus would replace a shipped figure with one from elsewhere.
+    """
+    old = _stored(path).get(key)
+    if old is None:
+        return
+    before, now = _setup(old), _setup(result)
+    if any(before[k] != now[k] for k in before.keys() & now.keys()):
+        raise CrnnError(f"{shown_path(path)} already holds {key} scored on another split, seed or corpus; "
+                        "pass --out to write this one elsewhere")
+
+
 def store_result(path: Path, features: str, result: dict) -> None:
-    """Put ``result`` under ``features`` in the JSON file ``path``, keeping its other entries."""
-    stored = {}
-    if path.is_file():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            stored = {}
-    atomic_write_json(path, {**stored, features: result})
+    """Put ``result`` under ``features`` in the JSON file ``path``, keeping its other entries; CrnnError instead of
+    replacing an entry scored on another split, seed or corpus (:func:`check_replaceable`)."""
+    check_replaceable(path, features, result)
+    atomic_write_json(path, {**_stored(path), features: result})
+
+
+def _split(corpus: Corpus, seed: int) -> tuple[dict, dict[str, list[Utterance]]]:
+    """(the networks' speaker split for ``seed``, its utterances per partition); CrnnError if one is unusable."""
+    speakers = speaker_split(corpus, seed=seed)
+    parts = {name: partition(corpus, speakers[name]) for name in PARTS}
+    for name, utterances in parts.items():
+        if not utterances:
+            raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
+    require_two_emotions(parts["train"])
+    return speakers, parts
 
 
 def run_baseline(
@@ -144,12 +182,10 @@ def run_baseline(
     check_norm(norm)
     start = time.monotonic()
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
-    speakers = speaker_split(corpus, seed=seed)
-    parts = {name: partition(corpus, speakers[name]) for name in PARTS}
-    for name, utterances in parts.items():
-        if not utterances:
-            raise CrnnError(f"the split of {corpus.name} leaves the {name} partition empty")
-    require_two_emotions(parts["train"])
+    speakers, parts = _split(corpus, seed)
+    target = Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json"
+    check_replaceable(target, entry_key(features, norm), {"seed": seed, "split": speakers,
+                                                          "corpus": {"utterances": len(corpus.utterances)}})
     Z, y, n_features = standardised_functionals(corpus, parts, features, cache_dir, progress, norm)
     svm = tune_svms(Z, y, corpus.labels)
     best = chosen_kernel(svm)
@@ -170,8 +206,7 @@ def run_baseline(
     if split == "loso":
         result["loso"] = _loso(corpus, features, best, svm[best]["C"], cache_dir, progress)
     result["seconds"] = round(time.monotonic() - start, 1)
-    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
-                 entry_key(features, norm), result)
+    store_result(target, entry_key(features, norm), result)
     return result
 
 

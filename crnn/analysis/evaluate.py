@@ -164,7 +164,7 @@ def noisy_waves(
 
 
 def _scored_waves(corpus: Corpus, card: dict, split: str, noisy: bool, noise_dir, cache_dir, progress):
-    """(utterances, waves, shared labels, left-out labels, undecodable files) that ``evaluate`` scores for ``card``."""
+    """(utterances, waves, partition name, left-out labels, undecodable files) that ``evaluate`` scores for ``card``."""
     utterances, used = select_utterances(corpus, card, split)
     shared, left_out = shared_labels(card["labels"], corpus.labels)
     if not shared:

@@ -59,8 +59,8 @@ __all__ = [
     "first_layer_filters", "friendly", "intro", "is_allowed", "load_model", "model_and_clip", "model_choices",
     "model_specs", "model_table", "module_contributions_figure", "noise_figure", "noise_result", "noise_sweep",
     "predict", "probability_figure", "probe", "probe_rows", "probe_svm_figure",
-    "progress_callback", "ranked_cells", "recording", "results_figure", "safe_folder", "selected_texts", "show_clip",
-    "show_error", "sidebar", "train_model", "seed_spread", "use_corpus_clip_button", "user_models_dir", "zoo_results"
+    "progress_callback", "ranked_cells", "recording", "results_figure", "safe_folder", "seed_spread", "selected_texts",
+    "show_clip", "show_error", "sidebar", "train_model", "use_corpus_clip_button", "user_models_dir", "zoo_results"
 ]  # fmt: skip
 __all__ += ["calibration", "cell_words", "chance_words", "confidence_words", "default_pick", "is_unsure", "model_input", "reliability_figure",
             "temperature"]

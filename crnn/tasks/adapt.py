@@ -32,7 +32,7 @@ from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.defaults import CACHE_DIR, CARD, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, store_result
+from crnn.tasks.baselines import PARTS, results_path, store_result
 from crnn.tasks.cv import p_text, paired_test
 from crnn.tasks.embedding_svm import partition_embeddings
 from crnn.tasks.oof import fold_folders
@@ -123,8 +123,7 @@ def cv_speaker_heads(
                          **{c: {"ua": f["test_ua"]["all"] if c == "clean" else f["test_noisy_ua"],
                                 "per_speaker_ua": f["test_per_speaker_ua"][c]} for c in ("clean", "noisy")}}
                         for f in folds]}  # fmt: skip
-    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
-                 f"speaker_head_{name}_cv", stored)
+    store_result(results_path(corpus, out), f"speaker_head_{name}_cv", stored)
     return result
 
 

@@ -124,7 +124,11 @@ def check_replaceable(path: Path, key: str, result: dict) -> None:
     The results table and the app compare the networks with these entries on the networks' own test speakers;
     a rerun on another seed or a subset of the corpus would replace a shipped figure with one from elsewhere.
     """
-    old = _stored(path).get(key)
+    _check_replaceable(_stored(path), path, key, result)
+
+
+def _check_replaceable(stored: dict, path: Path, key: str, result: dict) -> None:
+    old = stored.get(key)
     if old is None:
         return
     before, now = _setup(old), _setup(result)
@@ -133,11 +137,17 @@ def check_replaceable(path: Path, key: str, result: dict) -> None:
                         "pass --out to write this one elsewhere")
 
 
+def results_path(corpus: Corpus, out: str | os.PathLike | None) -> Path:
+    """Where a baseline's result is stored: ``out``, else ``checkpoints/baselines_<corpus>.json`` (the results table's)."""
+    return Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json"
+
+
 def store_result(path: Path, features: str, result: dict) -> None:
     """Put ``result`` under ``features`` in the JSON file ``path``, keeping its other entries; CrnnError instead of
     replacing an entry scored on another split, seed or corpus (:func:`check_replaceable`)."""
-    check_replaceable(path, features, result)
-    atomic_write_json(path, {**_stored(path), features: result})
+    stored = _stored(path)
+    _check_replaceable(stored, path, features, result)
+    atomic_write_json(path, {**stored, features: result})
 
 
 def _split(corpus: Corpus, seed: int) -> tuple[dict, dict[str, list[Utterance]]]:
@@ -183,7 +193,7 @@ def run_baseline(
     start = time.monotonic()
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     speakers, parts = _split(corpus, seed)
-    target = Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json"
+    target = results_path(corpus, out)
     check_replaceable(target, entry_key(features, norm), {"seed": seed, "split": speakers,
                                                           "corpus": {"utterances": len(corpus.utterances)}})
     Z, y, n_features = standardised_functionals(corpus, parts, features, cache_dir, progress, norm)

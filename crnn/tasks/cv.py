@@ -25,7 +25,8 @@ from crnn.core.checkpoint import list_checkpoints
 from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR, FOLDS_DIR, USER_MODELS_DIR
 from crnn.core.splits import cv_folds, partition
-from crnn.tasks.baselines import PARTS, check_feature_set, check_replaceable, entry_key, standardised_functionals, store_result
+from crnn.tasks.baselines import (PARTS, check_feature_set, check_replaceable, entry_key, results_path,
+                                  standardised_functionals, store_result)
 
 N_FOLDS = 5
 FOLD_NAME = re.compile(r"^(?P<run>.+)_cv(?P<fold>\d)$")
@@ -65,8 +66,7 @@ def cv_baseline(
     check_feature_set(features)
     check_norm(norm)  # before minutes of feature extraction
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
-    target, key, splits = (Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json",
-                           f"{entry_key(features, norm)}_cv", cv_folds(corpus, N_FOLDS, seed))
+    target, key, splits = results_path(corpus, out), f"{entry_key(features, norm)}_cv", cv_folds(corpus, N_FOLDS, seed)
     check_replaceable(target, key, {"seed": seed, "folds": [{"test_speakers": f["test"]} for f in splits]})
     folds = [_fold_baseline(corpus, fold, features, cache_dir, progress, norm) for fold in splits]
     result = {"features": features, "norm": norm, "scheme": "cv", "seed": seed, "folds": folds,

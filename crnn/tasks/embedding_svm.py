@@ -31,12 +31,12 @@ from crnn.core.cache import Progress
 from crnn.core.checkpoint import load_checkpoint, resolve_model
 from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.data import TRIM_TOP_DB, load_waves
-from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
+from crnn.core.defaults import CACHE_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.models import REGISTRY
 from crnn.core.noise import NoiseSource
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, entry_key, standardised_partitions, store_result
+from crnn.tasks.baselines import PARTS, entry_key, results_path, standardised_partitions, store_result
 from crnn.tasks.cv import fold_result
 from crnn.tasks.oof import fold_folders
 from crnn.tasks.probe import module_representations
@@ -127,5 +127,5 @@ def embedding_baseline(
             "best": chosen_kernel(svm),
         }  # fmt: skip
         key = entry_key(f"embedding_{name}", norm)
-    store_result(Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json", key, result)
+    store_result(results_path(corpus, out), key, result)
     return result

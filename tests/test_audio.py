@@ -76,6 +76,14 @@ def test_nan_or_inf(tmp_path, bad):
     assert "NaN or infinite" in refusal(write(tmp_path / "bad.wav", wave, subtype="FLOAT"))
 
 
+def test_samples_far_beyond_full_scale_are_refused_and_unscaled_int16_values_kept(tmp_path):
+    # 1e30 is finite as float32, but its squared frame energies are not: the model answered "anger (nan%)"
+    assert "far beyond full scale" in refusal(write(tmp_path / "loud.wav", tone() * 1e30, subtype="FLOAT"))
+    unscaled = tone(amp=1.0) * 32767  # int16 values written into a float file without scaling
+    wave = load_audio(write(tmp_path / "unscaled.wav", unscaled, subtype="FLOAT"))
+    np.testing.assert_allclose(wave, unscaled, rtol=1e-6)
+
+
 def test_over_the_cap(tmp_path):
     path = write(tmp_path / "long.wav", tone(seconds=2.0))
     assert "longer than the 1 s limit" in refusal(path, max_seconds=1.0)

@@ -116,3 +116,25 @@ def test_a_stored_result_is_not_replaced_by_one_from_another_split(tmp_path):
             check_replaceable(path, key, other)
     assert json.loads(path.read_text())["egemaps"]["ua"] == 0.5
     check_replaceable(path, "compare", {"seed": 3})  # nothing stored under that name yet
+
+
+def test_a_file_that_is_not_a_results_file_is_never_replaced_by_one(tmp_path):
+    """`crnn baseline --out README.md` replaced the README with JSON; a damaged results file was emptied."""
+    from crnn.tasks.baselines import check_replaceable, results_path, store_result
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# notes\n")
+    with pytest.raises(CrnnError, match="written as .json"):
+        results_path(None, readme)
+    damaged = tmp_path / "baselines.json"
+    for text in ("{not json", "[1, 2]", "[" * 100_000 + "]" * 100_000):
+        damaged.write_text(text)
+        with pytest.raises(CrnnError, match="is not a results file"):
+            check_replaceable(damaged, "egemaps", {"seed": 0})
+        with pytest.raises(CrnnError, match="is not a results file"):
+            store_result(damaged, "egemaps", {"seed": 0})
+        assert damaged.read_text() == text
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(CrnnError, match="is not a results file"):
+        check_replaceable(tmp_path / "folder.json", "egemaps", {"seed": 0})
+    assert readme.read_text() == "# notes\n"

@@ -1,5 +1,6 @@
 """Checkpoints round-trip; damaged or tampered ones are refused with one CheckpointError line."""
 
+import functools
 import hashlib
 import json
 import os
@@ -99,6 +100,56 @@ def test_a_card_too_large_to_be_one_is_refused_before_it_is_read(saved, monkeypa
         assert "larger than a card can be" in _one_line_error(folder)
     monkeypatch.setattr(checkpoint, "MAX_CARD_BYTES", size)
     load_checkpoint(folder)  # a card of exactly the limit loads
+
+
+def _edit_card(folder, **changes) -> None:
+    card = json.loads((folder / "card.json").read_text())
+    (folder / "card.json").write_text(json.dumps({**card, **changes}))
+
+
+def test_a_card_nested_too_deeply_for_json_is_refused_in_one_line(saved):
+    _, folder = saved
+    (folder / "card.json").write_text("[" * 100_000 + "]" * 100_000)  # 200 kB; json.loads hit RecursionError
+    assert "not valid JSON" in _one_line_error(folder)
+
+
+@pytest.mark.parametrize("labels", [
+    [{"a": 0}, {"a": 1}, {"a": 2}, {"a": 3}],  # not names: a TypeError once printed
+    ["anger", "anger", "neutral", "sadness"],  # two classes would print as one
+    ["\x1b[31manger\nx", "happiness", "neutral", "sadness"],  # a terminal escape and a newline, printed as they are
+    ["x" * 65, "happiness", "neutral", "sadness"],
+])
+def test_card_labels_must_be_distinct_short_printable_names(saved, labels):
+    _, folder = saved
+    _edit_card(folder, labels=labels)
+    assert "labels must be distinct short names" in _one_line_error(folder)
+
+
+def test_weights_with_nan_are_refused_even_when_the_card_matches_them(saved):
+    model, folder = saved
+    with torch.no_grad():
+        model.head.bias[0] = float("nan")
+    save_checkpoint(model, {"model": "tiny", "model_kwargs": model.config, "labels": LABELS}, folder)
+    assert "head.bias holds NaN or infinite values" in _one_line_error(folder)  # it predicted "anger (nan%)"
+
+
+def test_an_edited_size_in_the_card_is_refused_before_the_model_is_allocated(saved, monkeypatch):
+    _, folder = saved
+    _edit_card(folder, model_kwargs={"hidden": 2**40})  # a real build would ask for terabytes
+    assert "cannot build tiny" in _one_line_error(folder)
+    _edit_card(folder, model_kwargs={"hidden": 4000})  # buildable, but not these weights: refused before the build
+    real_builds = []
+    original = TinyModel.__init__
+
+    @functools.wraps(original)  # the model reads its own signature
+    def counting(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if next(self.parameters()).device.type != "meta":
+            real_builds.append(kwargs)
+
+    monkeypatch.setattr(TinyModel, "__init__", counting)
+    assert "shape" in _one_line_error(folder)
+    assert real_builds == []
 
 
 def test_weights_too_large_for_any_model_here_are_refused_before_they_are_read(saved, monkeypatch):

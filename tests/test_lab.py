@@ -209,3 +209,11 @@ def test_ablation_on_ravdess(capsys, ravdess_root):
     result = json.loads(out)
     assert code == 0 and result["clips"] == 16 and result["feature"] == "loudness"
     assert all(abs(c["mean_r"]) > 0.2 for c in result["cells"]) and 0 <= result["baseline"]["ua"] <= 1
+
+
+def test_whatif_will_not_write_the_changed_clip_over_the_clip_itself(capsys, tmp_path):
+    clip = tmp_path / "mine.wav"
+    sf.write(clip, tone(1.0, 180.0), SR)
+    before = clip.read_bytes()
+    code, out, err = run(capsys, "whatif", str(clip), "--pitch", "2", "--out", str(tmp_path / "." / "mine.wav"))
+    assert code == 2 and "is the clip itself" in err and clip.read_bytes() == before  # the recording was replaced

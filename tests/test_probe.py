@@ -220,6 +220,27 @@ def test_bundle_round_trip_and_run_probe(checkpoint_and_corpus, tmp_path):
         probe_task.load_bundle(tmp_path / "junk.npz")
 
 
+@pytest.mark.parametrize("damage", ["nan", "ragged", "deep"])
+def test_a_damaged_bundle_is_refused_in_one_line(tmp_path, damage):
+    rng = np.random.default_rng(0)
+    n = 8
+    reps = Representations({"rnn": rng.normal(size=(n, 3)).astype(np.float32)}, np.array([f"{i}.wav" for i in range(n)]),
+                           np.array(["anger", "calm"] * 4), np.array(["01", "02"] * 4), np.array(["f", "m"] * 4), {})
+    arrays = reps.to_arrays(np.float16, probe_task.BUNDLE_FORMAT)
+    np.savez(tmp_path / "good.npz", **arrays)
+    assert probe_task.load_bundle(tmp_path / "good.npz").modules["rnn"].shape == (n, 3)
+    if damage == "nan":  # reached LinearSVC as a ValueError traceback
+        arrays["module_rnn"] = arrays["module_rnn"].copy()
+        arrays["module_rnn"][0, 0] = np.nan
+    elif damage == "ragged":
+        arrays["emotion"] = arrays["emotion"][:-1]
+    else:  # json.loads raised RecursionError
+        arrays["meta"] = np.array("[" * 100_000 + "]" * 100_000)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(CrnnError, match="not a crnn-lens probe bundle"):
+        probe_task.load_bundle(tmp_path / "bad.npz")
+
+
 def test_probe_control_is_the_same_architecture_with_random_weights(checkpoint_and_corpus, tmp_path):
     _, card, _, corpus = checkpoint_and_corpus
     torch.manual_seed(1)  # weights other than the control's seed-0 draw

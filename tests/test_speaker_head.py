@@ -62,6 +62,25 @@ def test_a_stored_head_round_trips_and_refuses_other_weights_or_a_damaged_file(t
     assert load_head(tmp_path / "none", "abc") is None
 
 
+def test_a_head_with_nan_coefficients_or_a_record_nested_too_deeply_is_refused(tmp_path):
+    from crnn.core.head_file import write_head_file
+
+    coef, intercept = np.zeros((2, 3)), np.zeros(2)
+    write_head_file(tmp_path, coef, intercept, {"weights_sha256": "abc", "labels": ["anger", "neutral"]})
+    assert load_head(tmp_path, "abc") is not None
+    coef[1, 2] = np.nan  # it would have given NaN probabilities for every clip of the speaker
+    write_head_file(tmp_path, coef, intercept, {"weights_sha256": "abc", "labels": ["anger", "neutral"]})
+    with pytest.raises(CrnnError, match="damaged"):
+        load_head(tmp_path, "abc")
+    from safetensors.numpy import save
+
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads raised RecursionError
+    (tmp_path / HEAD_FILE).write_bytes(save({"coef": np.zeros((2, 3), np.float32), "intercept": np.zeros(2, np.float32)},
+                                            metadata={"record": deep}))
+    with pytest.raises(CrnnError, match="not a speaker head"):
+        load_head(tmp_path, "abc")
+
+
 @pytest.fixture
 def corpus(tmp_path, monkeypatch):
     register_tiny(monkeypatch)

@@ -24,6 +24,7 @@ from crnn.core.cache import Progress
 from crnn.core.defaults import SAMPLE_RATE
 from crnn.core.errors import CrnnError
 from crnn.core.features import FrontEnd
+from crnn.core.fileio import parse_json
 from crnn.core.models.base import MODULE_NAMES
 
 MODULES = tuple(m for m in MODULE_NAMES if m != "logits")  # "input", "cnn", "rnn", "mlp"
@@ -71,10 +72,14 @@ class Representations:
     @classmethod
     def from_arrays(cls, arrays, fmt: str) -> Representations:
         """The inverse of :meth:`to_arrays` (modules back to float32); ValueError if the format is not ``fmt``."""
-        meta = json.loads(str(arrays["meta"]))
+        meta = parse_json(str(arrays["meta"]))
         if meta.get("format") != fmt:
             raise ValueError(f"not a {fmt} file")
         modules = {m: arrays[f"module_{m}"].astype(np.float32) for m in meta["modules"]}
+        n = len(arrays["ids"])
+        if not modules or any(x.ndim != 2 or len(x) != n or not np.isfinite(x).all() for x in modules.values()) \
+                or any(len(arrays[name]) != n for name in LABELS):
+            raise ValueError(f"a damaged {fmt} file")  # NaN or ragged rows would fail deep inside scikit-learn
         return cls(modules, arrays["ids"], arrays["emotion"], arrays["speaker"], arrays["gender"], meta)
 
 

@@ -24,6 +24,9 @@ from crnn.core.fileio import absent_reason, shown_path
 MIN_SECONDS = 0.25
 MAX_SECONDS = 600.0  # default cap: 10 minutes
 SILENCE_PEAK = 1e-4  # peak |x| below this (−80 dBFS), after removing DC, counts as all silent
+# Full scale is 1. A float file may go past it, and int16 values written unscaled reach 32768;
+# beyond 10^6 (+120 dBFS) squared frame energies overflow float32 and the model answers "nan %".
+MAX_PEAK = 1e6
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 # Samples (frames × channels) a file may hold: 2^28 is ~1 GB as float32. Checked on
 # the header before decoding, and again while decoding, since a header may lie.
@@ -102,6 +105,9 @@ def _decode(fh: sf.SoundFile, label: str, max_seconds: float) -> tuple[_Sink, in
             if not np.all(np.isfinite(mono)):
                 raise AudioError(f"{label}: contains NaN or infinite samples")
             sink.observe(mono)
+            if max(sink.high, -sink.low) > MAX_PEAK:
+                peak = max(sink.high, -sink.low)
+                raise AudioError(f"{label}: samples reach {peak:.3g}, far beyond full scale (1); not a recording")
         if stream is not None:
             sink.put(stream.resample_chunk(mono if len(data) else np.zeros(0, np.float32), last=last))
         elif len(data):
@@ -141,7 +147,8 @@ def load_audio(
     empty, shorter than 0.25 s, longer than ``max_seconds`` seconds, holds
     more than :data:`MAX_DECODED_SAMPLES` samples over all channels, is
     silent once DC is removed (peak below −80 dBFS, so a constant signal
-    counts as silent) or contains NaN or infinity.
+    counts as silent), contains NaN or infinity, or has samples beyond
+    :data:`MAX_PEAK` (+120 dBFS).
     """
     label = _describe(source, name)
     if isinstance(source, (str, os.PathLike)):

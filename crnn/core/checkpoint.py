@@ -33,6 +33,7 @@ from crnn.core.fileio import (
     atomic_folder,
     atomic_write_bytes,
     atomic_write_json,
+    parse_json,
     recover_folder,
     remove_stale,
     remove_stale_folders,
@@ -144,7 +145,7 @@ def _card_json(path: Path) -> object:
     """The parsed JSON of a card file; ValueError, before reading it, when it is too large to be a card."""
     if path.stat().st_size > MAX_CARD_BYTES:
         raise ValueError(f"{CARD} is larger than a card can be ({MAX_CARD_BYTES >> 20} MB)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return parse_json(path.read_text(encoding="utf-8"))
 
 
 def _is_whole(folder: Path) -> bool:
@@ -271,10 +272,21 @@ def _card_model(card: dict, folder: Path) -> tuple[str, list[str], dict]:
     labels = card.get("labels")
     if not isinstance(labels, list) or not labels:
         raise CheckpointError(f"checkpoint {folder.name}: the card lists no labels")
+    if not all(_is_label(label) for label in labels) or len(set(labels)) != len(labels):
+        # Labels are printed and shown as they are: a duplicate would merge two classes' names,
+        # a control character would rewrite the terminal line.
+        raise CheckpointError(f"checkpoint {folder.name}: the card's labels must be distinct short names")
     kwargs = card.get("model_kwargs") or {}
     if not isinstance(kwargs, dict):
         raise CheckpointError(f"checkpoint {folder.name}: the card's model_kwargs is not a mapping")
     return name, labels, kwargs
+
+
+MAX_LABEL_CHARS = 64
+
+
+def _is_label(label: object) -> bool:
+    return isinstance(label, str) and 0 < len(label) <= MAX_LABEL_CHARS and label.isprintable()
 
 
 def _build(name: str, n_classes: int, kwargs: dict, folder: Path) -> nn.Module:
@@ -289,8 +301,9 @@ def _build(name: str, n_classes: int, kwargs: dict, folder: Path) -> nn.Module:
         if hasattr(spec, "cls"):
             return spec.cls(n_classes, **kwargs)
         return models.build_model(name, n_classes, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {folder.name}: cannot build {name} with the card's settings ({exc})") from None
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: sizes too large even to count
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {folder.name}: cannot build {name} with the card's settings ({message})") from None
 
 
 def _check_shapes(model: nn.Module, tensors: dict, name: str, folder: Path) -> None:
@@ -306,6 +319,15 @@ def _check_shapes(model: nn.Module, tensors: dict, name: str, folder: Path) -> N
             raise CheckpointError(
                 f"checkpoint {folder.name}: tensor {key} has shape {list(found[key])}, model {name} needs {list(shape)}"
             )
+
+
+def _check_finite(tensors: dict, folder: Path) -> None:
+    """CheckpointError if a floating-point tensor holds NaN or infinity: such a model predicts "nan %"."""
+    import torch
+
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {folder.name}: tensor {key} holds NaN or infinite values")
 
 
 def _read_weights(folder: Path, card: dict) -> dict:
@@ -350,13 +372,20 @@ def load_checkpoint(name_or_folder: str | os.PathLike, device: str | torch.devic
     front-end gets the card's feature normalisation (cards without one:
     per-utterance, as all models were trained before normalisation modes).
     """
+    import torch
+
     folder = resolve_model(name_or_folder)
     tidy(folder)
     card = read_card(folder)
     name, labels, kwargs = _card_model(card, folder)
     tensors = _read_weights(folder, card)
+    _check_finite(tensors, folder)
+    # The card's settings are checked against the weights on PyTorch's meta device first, so an edited card
+    # cannot make the loader allocate more than the (size-capped) weights file holds.
+    with torch.device("meta"):
+        skeleton = _build(name, len(labels), kwargs, folder)
+    _check_shapes(skeleton, tensors, name, folder)
     model = _build(name, len(labels), kwargs, folder)
-    _check_shapes(model, tensors, name, folder)
     model.load_state_dict(tensors, strict=True)
     try:
         set_card_normalisation(model, card)

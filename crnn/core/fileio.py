@@ -61,6 +61,18 @@ def atomic_write_json(path: str | os.PathLike, obj) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode("utf-8"))
 
 
+def parse_json(text: str | bytes) -> object:
+    """``json.loads`` that raises JSONDecodeError, not RecursionError, for input nested too deeply to parse.
+
+    A few kB of ``[[[[…`` exhaust Python's recursion limit; files a user can hand in (cards,
+    heads, probe bundles) are parsed with this, so a tampered one is refused in one line.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+
 def shown_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
     """``path`` as an error message may show it, without revealing where the server keeps files.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_bytes
+from crnn.core.fileio import atomic_write_bytes, parse_json
 
 HEAD_FILE = "speaker_head.safetensors"
 
@@ -43,13 +43,14 @@ def read_head_file(folder: str | Path, weights_sha256: str | None) -> tuple[np.n
         return None
     try:
         with safe_open(str(path), framework="numpy") as f:
-            record = json.loads((f.metadata() or {})["record"])
+            record = parse_json((f.metadata() or {})["record"])
             coef, intercept = f.get_tensor("coef"), f.get_tensor("intercept")
         labels = record["labels"]
     except (SafetensorError, OSError, KeyError, TypeError, ValueError):
         raise CrnnError(f"{path.name} in {Path(folder).name} is not a speaker head; fit it again with crnn adapt") from None
     if record.get("weights_sha256") != weights_sha256:
         raise CrnnError(f"the speaker head of {Path(folder).name} was fitted on other weights; fit it again with crnn adapt")
-    if coef.ndim != 2 or coef.shape[0] != len(labels) or intercept.shape != (len(labels),):
+    if (coef.ndim != 2 or coef.shape[0] != len(labels) or intercept.shape != (len(labels),)
+            or not (np.isfinite(coef).all() and np.isfinite(intercept).all())):
         raise CrnnError(f"{path.name} in {Path(folder).name} is damaged; fit it again with crnn adapt")
     return coef, intercept, record

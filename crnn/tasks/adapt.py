@@ -32,7 +32,7 @@ from crnn.core.corpora import Corpus, read_corpus
 from crnn.core.defaults import CACHE_DIR, CARD, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, results_path, store_result
+from crnn.tasks.baselines import PARTS, check_replaceable, results_path, store_result
 from crnn.tasks.cv import p_text, paired_test
 from crnn.tasks.embedding_svm import partition_embeddings
 from crnn.tasks.oof import fold_folders
@@ -107,6 +107,8 @@ def cv_speaker_heads(
     if not folders:
         raise CrnnError(f"{name} has no five fold checkpoints {name}_cv0 .. {name}_cv4 (crnn train --split cv --fold K)")
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
+    target, key = results_path(corpus, out), f"speaker_head_{name}_cv"
+    check_replaceable(target, key, {"corpus": {"utterances": len(corpus.utterances)}})  # before any fitting
     folds = [fit_speaker_head(folder, corpus, cache_dir, progress) for folder in folders]
     result = {"model": name, "clips_needed": [f["clips_needed"] for f in folds]}
     for condition, head_key, net_key in (("clean", "test_ua", "network_test_ua"),
@@ -123,7 +125,7 @@ def cv_speaker_heads(
                          **{c: {"ua": f["test_ua"]["all"] if c == "clean" else f["test_noisy_ua"],
                                 "per_speaker_ua": f["test_per_speaker_ua"][c]} for c in ("clean", "noisy")}}
                         for f in folds]}  # fmt: skip
-    store_result(results_path(corpus, out), f"speaker_head_{name}_cv", stored)
+    store_result(target, key, stored)
     return result
 
 

@@ -13,7 +13,6 @@ second run only fits the SVMs. Results are stored in
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from crnn.core.corpora import Corpus, Utterance, read_corpus
 from crnn.core.data import TRIM_TOP_DB, load_waves
 from crnn.core.defaults import CACHE_DIR, CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_json, portable_path, shown_path
+from crnn.core.fileio import atomic_write_json, parse_json, portable_path, shown_path
 from crnn.core.noise import NOISY_TEST_SEED, NoiseSource
 from crnn.core.splits import loso_folds, partition, require_two_emotions, speaker_split
 
@@ -103,10 +102,17 @@ def _loso(corpus: Corpus, features: str, kernel: str, C: float, cache_dir, progr
 
 
 def _stored(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
+    """The results already in ``path`` ({} when there is no file); CrnnError when something else is there,
+    which a store would have replaced: a folder, a README given as ``--out``, a damaged results file."""
+    if not path.exists():
         return {}
+    try:
+        stored = parse_json(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        stored = None
+    if not isinstance(stored, dict):
+        raise CrnnError(f"{shown_path(path)} is not a results file (a JSON object); it is left as it is")
+    return stored
 
 
 def _setup(entry: dict) -> dict:
@@ -139,6 +145,8 @@ def _check_replaceable(stored: dict, path: Path, key: str, result: dict) -> None
 
 def results_path(corpus: Corpus, out: str | os.PathLike | None) -> Path:
     """Where a baseline's result is stored: ``out``, else ``checkpoints/baselines_<corpus>.json`` (the results table's)."""
+    if out is not None and Path(out).suffix.lower() != ".json":
+        raise CrnnError(f"--out {shown_path(out)}: a result is written as .json")
     return Path(out) if out is not None else CHECKPOINT_DIR / f"baselines_{corpus.name}.json"
 
 

@@ -36,7 +36,7 @@ from crnn.core.errors import CrnnError
 from crnn.core.models import REGISTRY
 from crnn.core.noise import NoiseSource
 from crnn.core.splits import partition
-from crnn.tasks.baselines import PARTS, entry_key, results_path, standardised_partitions, store_result
+from crnn.tasks.baselines import PARTS, check_replaceable, entry_key, results_path, standardised_partitions, store_result
 from crnn.tasks.cv import fold_result
 from crnn.tasks.oof import fold_folders
 from crnn.tasks.probe import module_representations
@@ -106,6 +106,9 @@ def embedding_baseline(
     check_norm(norm)
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     name = Path(str(model_ref)).name
+    key = entry_key(f"embedding_{name}", norm) + ("_cv" if split == "cv" else "")
+    target = results_path(corpus, out)
+    check_replaceable(target, key, {"corpus": {"utterances": len(corpus.utterances)}})  # before any embedding
     if split == "cv":
         folders = fold_folders(model_ref)
         if not folders:
@@ -117,7 +120,6 @@ def embedding_baseline(
             Z, y, n_features, speakers = standardised_embeddings(model, card, corpus, card["split"], norm, cache_dir, progress)
             folds.append(fold_result(Z, y, corpus.labels, speakers, card["split"]["test"]))
         result = _described(name, card, n_features, norm, corpus) | {"scheme": "cv", "folds": folds}
-        key = f"{entry_key(f'embedding_{name}', norm)}_cv"
     else:
         model, card = load_checkpoint(resolve_model(model_ref))
         Z, y, n_features, _ = standardised_embeddings(model, card, corpus, card["split"], norm, cache_dir, progress)
@@ -126,6 +128,5 @@ def embedding_baseline(
             "split": {k: card["split"][k] for k in PARTS}, "svm": svm,
             "best": chosen_kernel(svm),
         }  # fmt: skip
-        key = entry_key(f"embedding_{name}", norm)
-    store_result(results_path(corpus, out), key, result)
+    store_result(target, key, result)
     return result

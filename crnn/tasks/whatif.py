@@ -47,6 +47,8 @@ def run_whatif(model_ref: str | os.PathLike, file: str | os.PathLike, *, pitch: 
     check_figure_path(figure)
     if out is not None and Path(out).suffix.lower() != ".wav":
         raise CrnnError(f"--out {out}: the changed clip is written as .wav")
+    if out is not None and Path(out).resolve() == Path(file).resolve():  # the recording would be lost
+        raise CrnnError(f"--out {Path(out).name} is the clip itself; write the changed clip to another file")
     model, card = load_checkpoint(model_ref)
     wave = load_audio(file)
     start = time.perf_counter()

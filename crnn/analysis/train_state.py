@@ -12,7 +12,6 @@ output folder, so a fresh checkout of the project keeps it.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
@@ -22,7 +21,7 @@ from torch import nn
 
 from crnn.core.checkpoint import sha256_bytes
 from crnn.core.defaults import STATE_DIR
-from crnn.core.fileio import atomic_write_bytes, atomic_write_json, remove_stale
+from crnn.core.fileio import atomic_write_bytes, atomic_write_json, parse_json, remove_stale
 
 
 def resume_dir(out: Path, state_dir: Path | None = None) -> Path:
@@ -115,7 +114,7 @@ def load_resume(folder: Path) -> tuple[dict, dict[str, torch.Tensor]] | None:
     remove_stale(folder, (".epoch-",))  # temporary files of a writer killed mid-save
     for record_path in sorted(folder.glob("epoch-*.json"), reverse=True):
         try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
+            record = parse_json(record_path.read_text(encoding="utf-8"))
             data = (folder / record["tensors"]).read_bytes()
         except (OSError, ValueError, KeyError, TypeError):
             continue

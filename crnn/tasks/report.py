@@ -19,7 +19,7 @@ import crnn.core.models as models
 from crnn.core.checkpoint import list_checkpoints
 from crnn.core.defaults import CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
-from crnn.core.fileio import atomic_write_bytes
+from crnn.core.fileio import atomic_write_bytes, parse_json
 
 HEADER = "| Model | Paper | Input | Training | Recipe | Test UA clean | Test UA noisy | ECE | Epochs | Train min |"
 RULE = "|---|---|---|---|---|---:|---:|---:|---:|---:|"
@@ -54,7 +54,7 @@ def stored_baselines(root: str | os.PathLike = CHECKPOINT_DIR) -> dict:
 def _read_baselines(path: Path) -> dict:
     """One ``baselines_<corpus>.json`` file: {feature set: result}."""
     try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         raise CrnnError(f"{path.name} is not a readable baselines JSON file") from None
     if not isinstance(stored, dict):

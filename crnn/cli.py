@@ -104,8 +104,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _print(result, args.json, lambda r: f"temperature {r['temperature']:.3f}; test ECE {r['ece_test_before']:.3f} "
                f"→ {r['ece_test_after']:.3f}; written to the card")
         return 0
-    result = evaluate(args.model, args.corpus, split=args.split, noisy=args.noisy)
-    _print(result, args.json, lambda r: f"UA {r['ua']:.3f}  WA {r['wa']:.3f}  on {r['n']} utterances")
+    result = evaluate(args.model, args.corpus, split=args.split, noisy=args.noisy, gain_db=args.gain_db)
+    _print(result, args.json, lambda r: f"UA {r['ua']:.3f}  WA {r['wa']:.3f}  on {r['n']} utterances"
+           + (f" at {r['gain_db']:+g} dB" if r["gain_db"] else ""))
     return 0
 
 
@@ -265,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", required=True)
     p.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
     p.add_argument("--noisy", action="store_true")
+    p.add_argument("--gain-db", type=float, default=0.0,
+                   help="scale every clip by this gain (−60 to 60 dB, clipped to full scale): does the answer depend "
+                        "on the recording level?")
     p.add_argument("--calibrate", action="store_true",
                    help="fit the temperature on the card's validation speakers and store it in the card (older checkpoints)")
 

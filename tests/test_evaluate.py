@@ -57,6 +57,28 @@ def test_evaluate_refuses_without_shared_label(checkpoint, tmp_path):
         evaluate(checkpoint, corpus, cache_dir=None)
 
 
+def test_a_gain_scales_every_clip_and_a_relative_floor_model_does_not_notice_it(tmp_path, monkeypatch):
+    import crnn.analysis.evaluate as evaluation
+
+    register_tiny(monkeypatch)
+    torch.manual_seed(0)
+    model = TinyModel(len(LABELS))
+    model.frontend.set_floor("relative")
+    card = {"model": "tiny", "model_kwargs": model.config, "labels": LABELS, "normalisation": model.frontend.norm_card(),
+            "corpus": {"name": "ravdess"}, "split": {"train": [], "validation": [], "test": []}}
+    folder = save_checkpoint(model, card, tmp_path / "ckpt")
+    corpus = _folder_corpus(tmp_path / "corpus", ["Angry", "sad"])
+    peaks, score = [], evaluation.score_waves
+    monkeypatch.setattr(evaluation, "score_waves", lambda m, waves, *a: peaks.append(max(np.abs(w).max() for w in waves))
+                        or score(m, waves, *a))
+    results = [evaluate(folder, corpus, gain_db=g, cache_dir=None) for g in (0.0, -30.0)]
+    assert peaks[1] == pytest.approx(peaks[0] * 10 ** (-30 / 20), rel=1e-5)
+    assert results[1]["gain_db"] == -30.0 and results[0]["confusion"] == results[1]["confusion"]
+    for bad in (float("nan"), 61.0, -1000.0):
+        with pytest.raises(CrnnError, match="out of range"):
+            evaluate(folder, corpus, gain_db=bad, cache_dir=None)
+
+
 @pytest.mark.parametrize(
     "seconds, spans",
     [

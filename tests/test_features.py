@@ -144,3 +144,45 @@ def test_trim_silence_cuts_where_librosa_does():
     for wave in waves:
         cut, _ = librosa.effects.trim(wave, top_db=40.0)
         np.testing.assert_array_equal(trim_silence(wave), cut if len(cut) >= MIN_TRIMMED else wave)
+
+
+def _quiet_speechlike(seconds: float = 1.0) -> np.ndarray:
+    """A tone with harmonics over quiet noise: bands whose power lies near the absolute floor at −40 dB."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    rng = np.random.default_rng(1)
+    wave = sum(0.3 / k * np.sin(2 * np.pi * 150 * k * t) for k in range(1, 20)) + 0.001 * rng.standard_normal(len(t))
+    return wave.astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["logmel", "mfcc"])
+def test_a_relative_log_floor_makes_the_features_independent_of_the_recording_level(kind):
+    wave = torch.from_numpy(_quiet_speechlike())[None]
+    quiet = wave * 10 ** (-40 / 20)
+    absolute, relative = FrontEnd(kind).eval(), FrontEnd(kind).eval()
+    relative.set_floor("relative")
+    with torch.no_grad():
+        # Known answer: a gain g moves every relative-floor log-Mel by log(g²), which CMVN removes exactly.
+        raw_shift = relative.raw(wave)[..., :40] - relative.raw(quiet)[..., :40] if kind == "logmel" else None
+        if raw_shift is not None:
+            np.testing.assert_allclose(raw_shift.numpy(), np.log(10 ** 4.0), atol=1e-3)
+        np.testing.assert_allclose(relative(quiet).numpy(), relative(wave).numpy(), atol=1e-3)
+        # The absolute floor (every model before round 15): 40 dB quieter moves the normalised features.
+        assert (absolute(quiet) - absolute(wave)).abs().max() > 0.5
+
+
+def test_the_log_floor_round_trips_through_the_card_and_zero_padding_leaves_it_alone():
+    front = FrontEnd("logmel")
+    assert "floor" not in front.norm_card()  # cards written before the floor existed stay as they were
+    front.set_floor("relative")
+    again = FrontEnd("logmel")
+    again.load_norm_card(front.norm_card())
+    assert again.logmel.floor == "relative"
+    again.load_norm_card({"norm": "utterance"})
+    assert again.logmel.floor == "absolute"
+    with pytest.raises(ValueError, match="unknown log floor"):
+        again.set_floor("loud")
+    wave = torch.from_numpy(chirp())[None]
+    padded = torch.cat([wave, torch.zeros(1, 1600)], dim=1)  # a batch pads the shorter clips with zeros
+    with torch.no_grad():
+        n = front.logmel(wave).shape[1]
+        np.testing.assert_allclose(front.logmel(padded)[:, :n].numpy(), front.logmel(wave).numpy(), atol=1e-5)

@@ -36,6 +36,7 @@ def test_recipe_overrides_from_cli_strings():
     ("crop_seconds=inf", "crop_seconds must be"), ("ema=1", "ema must be"), ("label_smoothing=1", "label_smoothing"),
     ("optimizer=sgd", "optimizer cannot be 'sgd'"), ("schedule=linear", "use one of constant, cosine"),
     ("batching=bucket", "batching cannot be"), ("norm=batch", "norm cannot be"), ("speed=0.9,5", "speed takes factors"),
+    ("log_floor=quiet", "log_floor cannot be"),
 ])
 def test_a_setting_the_training_could_not_use_is_refused(setting, words):
     """These used to fail after the first epochs (batch_size=0: a ZeroDivisionError; lr=nan: inside the

@@ -129,6 +129,18 @@ def test_global_norm_is_stored_in_the_card_and_restored(corpus, cache, tmp_path,
     assert model.frontend.ref_mean.tolist() == pytest.approx(card["normalisation"]["mean"], abs=1e-5)
 
 
+def test_a_relative_log_floor_is_trained_with_written_to_the_card_and_loaded(corpus, cache, tmp_path, monkeypatch):
+    register_tiny(monkeypatch)
+    card = train("tiny", corpus, out_dir=tmp_path / "run", recipe="lens", cache_dir=cache,
+                 overrides={"log_floor": "relative", "max_epochs": 1, "speed": ()})
+    assert card["normalisation"] == {"norm": "utterance", "floor": "relative"}
+    assert card["training"]["recipe"]["log_floor"] == "relative"
+    model, _ = load_checkpoint(tmp_path / "run")
+    assert model.frontend.logmel.floor == "relative"
+    quiet = evaluate(tmp_path / "run", corpus, cache_dir=cache, gain_db=-30.0)  # the recording level does not matter
+    assert quiet["ua"] == pytest.approx(card["metrics"]["test"]["clean"]["ua"])
+
+
 def test_a_run_that_stays_at_chance_restarts_with_another_training_seed(corpus, cache, tmp_path, monkeypatch):
     register_tiny(monkeypatch)
     # the first attempt has not learned, the second has (the rule itself is tested below)

@@ -16,6 +16,7 @@ probable *shared* label.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -34,6 +35,7 @@ from crnn.core.noise import NoiseSource, noisy_copy
 from crnn.core.splits import partition
 
 SPLITS = ("train", "validation", "test", "all")
+MAX_GAIN_DB = 60.0  # beyond, a clip is all clipping or below the 16-bit floor
 
 
 def _model_and_card(model_or_dir, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -193,23 +195,32 @@ def evaluate(
     cache_dir: str | os.PathLike | None = CACHE_DIR,
     device: str | torch.device | None = None,
     progress: Progress | None = None,
+    gain_db: float = 0.0,
 ) -> dict:
     """UA, WA, recall, confusion, labels, n and left_out_labels of a model on a corpus.
 
     ``model_or_dir``: checkpoint folder, model name or (model, card).
     ``split``: "test", "validation", "train" or "all" (see
     :func:`select_utterances`). ``noisy``: score the noisy copies (generated
-    coloured noise, or recordings from ``noise_dir``). Raises
-    :class:`CrnnError` when no label is shared.
+    coloured noise, or recordings from ``noise_dir``). ``gain_db``: scale every
+    clip by this gain (after any noise), clipped to ±1 as a recording would be:
+    how much the answer depends on the recording level. Raises
+    :class:`CrnnError` when no label is shared or the gain is outside ±60 dB.
     """
+    if not (math.isfinite(gain_db) and abs(gain_db) <= MAX_GAIN_DB):
+        raise CrnnError(f"gain {gain_db:g} dB is out of range (-{MAX_GAIN_DB:g} to {MAX_GAIN_DB:g} dB)")
     device = torch.device(device) if device is not None else default_device()
     model, card = _model_and_card(model_or_dir, device)
     corpus = corpus_path if isinstance(corpus_path, Corpus) else read_corpus(corpus_path)
     scored, waves, used, left_out, problems = _scored_waves(corpus, card, split, noisy, noise_dir, cache_dir, progress)
+    if gain_db:
+        factor = 10.0 ** (gain_db / 20.0)
+        waves = [np.clip(w * factor, -1.0, 1.0).astype(np.float32) for w in waves]
     report = score_waves(model, waves, [u.emotion for u in scored], card["labels"], device, [u.speaker for u in scored])
     report["left_out_labels"] = left_out
     report.update(
-        corpus=corpus.name, split=used, condition="noisy" if noisy else "clean", model=card.get("model"), unreadable=problems
+        corpus=corpus.name, split=used, condition="noisy" if noisy else "clean", model=card.get("model"), unreadable=problems,
+        gain_db=gain_db,
     )
     return report
 

@@ -17,7 +17,10 @@ training-set and per-speaker references (``norm=global``/``speaker``) and
 AdamW with warm-up and cosine decay were tried and scored lower on the
 validation speakers. Mixing each clip with a clip of the same emotion by
 another training speaker (``class_mix``, "mixing within class") is an option
-for the ablation, off by default. Any field can be overridden (``crnn train --set
+for the ablation, off by default. ``log_floor=relative`` puts the log-Mel
+floor relative to each utterance's strongest band, so the features do not
+depend on the recording level (:class:`crnn.core.features.LogMel`); the
+default stays the absolute floor every shipped model was trained with. Any field can be overridden (``crnn train --set
 ema=0``), which is how the ablation runs are made.
 """
 
@@ -53,6 +56,7 @@ class Recipe:
     ema: float = 0.0  # decay per step of the weight average used for validation and the checkpoint; 0: off
     ema_warmup: bool = False  # lower the decay over the first steps, so the average forgets the random start
     class_mix: float = 0.0  # each clip mixed with one of its emotion by another training speaker, share U(0, this); 0: off
+    log_floor: str = "absolute"  # log-Mel floor: "absolute" (as trained before round 15) or "relative" (level-invariant)
 
     def card(self) -> dict:
         return {**asdict(self), "speed": list(self.speed)}
@@ -100,7 +104,7 @@ def get_recipe(name: str | Recipe, overrides: dict | list[str] | None = None) ->
 
 
 CHOICES = {"optimizer": ("adam", "adamw"), "schedule": ("constant", "cosine"), "batching": ("random", "length"),
-           "norm": ("utterance", "global", "speaker", "model")}
+           "norm": ("utterance", "global", "speaker", "model"), "log_floor": ("absolute", "relative")}
 # (lowest, highest, whether the lowest itself is allowed) of each numeric setting
 LIMITS = {"lr": (0.0, 1.0, False), "weight_decay": (0.0, 1.0, True), "batch_size": (1, 10_000, True),
           "warmup_epochs": (0, 10_000, True), "max_epochs": (1, 10_000, True), "min_epochs": (0, 10_000, True),

@@ -92,6 +92,7 @@ def _set_up_model(run: Run, model_kwargs: dict | None) -> None:
     recipe, data = run.recipe, run.data
     torch.manual_seed(run.train_seed)
     model = models.build_model(run.name, len(data.labels), **(model_kwargs or {})).to(run.device)
+    model.frontend.set_floor(recipe.log_floor)  # before any reference statistics are fitted on the features
     norm = _resolve_norm(model, recipe, run.name)
     if norm == "global":
         fit_global(model.frontend, data.train_waves)

@@ -29,6 +29,11 @@ HOP_LENGTH = 160  # samples: 10 ms at 16 kHz
 N_FFT = 512
 FRAME_RATE = SAMPLE_RATE / HOP_LENGTH  # 100 frames per second
 LOG_FLOOR = 1e-6  # added to Mel power before the log, so silence stays finite
+# "absolute": LOG_FLOOR itself, as every model before round 15 was trained; it sits about 54 dB below a typical
+# RAVDESS clip's strongest Mel band, so a quieter recording has more of its bands at the floor and the features
+# move with the recording level. "relative": LOG_FLOOR times the utterance's strongest Mel band power, so a gain
+# shifts every log-Mel by one constant, which every normalisation removes.
+LOG_FLOORS = ("absolute", "relative")
 
 FeatureKind = Literal["waveform", "logmel", "mfcc"]
 
@@ -91,17 +96,26 @@ def splice(x: torch.Tensor, left: int = 10, right: int = 5) -> torch.Tensor:
 
 
 class LogMel(nn.Module):
-    """Waveform (B, N) at 16 kHz → log-Mel energies (B, T, 40), T = n_frames(N)."""
+    """Waveform (B, N) at 16 kHz → log-Mel energies (B, T, 40), T = n_frames(N).
 
-    def __init__(self) -> None:
+    ``floor`` (:data:`LOG_FLOORS`): what is added to the Mel power before the log. "absolute" adds
+    :data:`LOG_FLOOR`; "relative" adds :data:`LOG_FLOOR` × the utterance's largest Mel power (−60 dB), so
+    that the output moves by a constant when the input gain changes (zero-padded frames do not change it).
+    """
+
+    def __init__(self, floor: str = "absolute") -> None:
         super().__init__()
         self.register_buffer("window", torch.hann_window(WIN_LENGTH, periodic=True), persistent=False)
         self.register_buffer("mel", torch.from_numpy(mel_filterbank()), persistent=False)
+        self.floor = floor
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         frames = wave.unfold(-1, WIN_LENGTH, HOP_LENGTH) * self.window  # (B, T, 400)
-        power = torch.fft.rfft(frames, n=N_FFT).abs().pow(2)  # (B, T, 257)
-        return torch.log(power @ self.mel.T + LOG_FLOOR)  # (B, T, 40)
+        power = torch.fft.rfft(frames, n=N_FFT).abs().pow(2) @ self.mel.T  # (B, T, 40)
+        if self.floor == "relative":
+            peak = power.amax(dim=(-2, -1), keepdim=True).detach()  # (B, 1, 1); a constant for the gradients
+            return torch.log(power + LOG_FLOOR * peak + 1e-30)  # 1e-30: an all-zero input stays finite
+        return torch.log(power + LOG_FLOOR)  # (B, T, 40)
 
 
 NORMS = ("utterance", "global", "speaker", "none")
@@ -127,6 +141,12 @@ class FrontEnd(nn.Module):
       gain removal), given with :meth:`reference`; without it the utterance's
       own statistics are used, which is then the same as ``"utterance"``.
     - ``"none"``: raw log-Mels.
+
+    None of these removes the recording level on its own: with the default
+    absolute log floor (:data:`LOG_FLOORS`) a quieter recording has more
+    bands at the floor. :meth:`set_floor` ``("relative")`` (``crnn train --set
+    log_floor=relative``, written to the card) makes a gain one constant
+    shift of the log-Mels, which each normalisation then removes.
 
     During training ``augment`` (set by the trainer) applies SpecAugment-style
     time and frequency masks after normalisation; in eval mode it is inert.
@@ -192,9 +212,17 @@ class FrontEnd(nn.Module):
             self.ref_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
             self.ref_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
+    def set_floor(self, floor: str) -> None:
+        """Choose the log floor (:data:`LOG_FLOORS`); waveform front-ends have none and ignore it."""
+        if floor not in LOG_FLOORS:
+            raise ValueError(f"unknown log floor {floor!r}; use one of {', '.join(LOG_FLOORS)}")
+        self.logmel.floor = floor
+
     def norm_card(self) -> dict:
-        """The normalisation as JSON for a checkpoint card."""
+        """The normalisation as JSON for a checkpoint card (the log floor only when it is not the old absolute one)."""
         card = {"norm": self.norm}
+        if self.logmel.floor != "absolute" and self.kind != "waveform":
+            card["floor"] = self.logmel.floor
         if self.norm == "global" and self.kind != "waveform":
             card["mean"] = [round(float(v), 6) for v in self.ref_mean]
             card["std"] = [round(float(v), 6) for v in self.ref_std]
@@ -204,6 +232,7 @@ class FrontEnd(nn.Module):
         """Restore the normalisation written by :meth:`norm_card`; old cards mean per-utterance."""
         card = card or {}
         self.set_norm(card.get("norm", "utterance" if self.norm != "none" else "none"), card.get("mean"), card.get("std"))
+        self.set_floor(card.get("floor", "absolute"))
 
     @contextmanager
     def reference(self, mean: torch.Tensor, std: torch.Tensor) -> Iterator[None]:

@@ -46,15 +46,26 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def cmd_corpus(args: argparse.Namespace) -> int:
     from crnn.core.corpora import describe, read_corpus
 
-    info = describe(read_corpus(args.path))
+    corpus = read_corpus(args.path)
+    info = describe(corpus)
+    if args.levels:
+        from crnn.core.data import load_waves, recording_levels
+
+        info["levels"] = recording_levels(load_waves([u.path for u in corpus.utterances])[0])
+
+    def level(d: dict, key: str) -> str:
+        return f"{d[key]['median']:g} dBFS (5-95 %: {d[key]['p5']:g} to {d[key]['p95']:g})"
 
     def text(d: dict) -> str:
         labels = ", ".join(f"{k} {v}" for k, v in d["label_counts"].items())
         genders = ", ".join(f"{k} {v}" for k, v in d["genders"].items())
+        levels = d.get("levels")
         return (
             f"{d['format']} corpus at {d['root']}: {d['utterances']} utterances, "
             f"{d['total_seconds'] / 3600:.2f} h, {d['speakers']} speakers ({genders})\n"
             f"labels: {labels}\nunreadable files: {len(d['unreadable'])}"
+            + (f"\nlevel of the trimmed clips: peak {level(levels, 'peak_dbfs')}, RMS {level(levels, 'rms_dbfs')}"
+               if levels else "")
         )
 
     _print(info, args.json, text)
@@ -235,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("corpus", cmd_corpus, "report what a corpus folder holds")
     p.add_argument("path")
+    p.add_argument("--levels", action="store_true",
+                   help="also decode every clip and report how loud the corpus was recorded (peak and RMS, dBFS)")
 
     add("models", cmd_models, "list every registered model")
 

@@ -66,6 +66,22 @@ def test_corpus_json_on_ravdess(capsys, ravdess_root):
     assert (info["utterances"], info["speakers"], info["genders"]["female"]) == (1440, 24, 12)
 
 
+def test_corpus_levels_are_each_clips_peak_and_rms_in_dbfs(capsys, tmp_path):
+    t = np.arange(16000) / 16000
+    for label, amplitude in (("angry", 0.5), ("sad", 0.05), ("calm", 0.005)):
+        (tmp_path / "corpus" / label).mkdir(parents=True)
+        sf.write(tmp_path / "corpus" / label / "a.wav", amplitude * np.sin(2 * np.pi * 220 * t), 16000, subtype="FLOAT")
+    code, out, _ = run(capsys, "corpus", str(tmp_path / "corpus"), "--levels", "--json")
+    levels = json.loads(out)["levels"]
+    assert code == 0 and levels["clips"] == 3
+    # Known answer, the middle clip: a sine of amplitude 0.05 peaks at 20 log10 0.05 = −26.0 dBFS, RMS 3.0 dB lower.
+    assert levels["peak_dbfs"]["median"] == pytest.approx(-26.0, abs=0.1)
+    assert levels["rms_dbfs"]["median"] == pytest.approx(-29.0, abs=0.1)
+    assert levels["peak_dbfs"]["p5"] < -26.0 - 15 and levels["peak_dbfs"]["p95"] > -26.0 + 15
+    code, out, _ = run(capsys, "corpus", str(tmp_path / "corpus"), "--json")
+    assert code == 0 and "levels" not in json.loads(out)  # clips are decoded only on request
+
+
 @pytest.mark.parametrize("make", ["empty", "unknown"])
 def test_corpus_refuses_empty_and_unknown_folders(capsys, tmp_path, make):
     folder = tmp_path / make

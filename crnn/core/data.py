@@ -32,7 +32,7 @@ import torch
 from crnn.core.audio import LOADER_VERSION, load_audio
 from crnn.core.cache import Progress, cache_key, file_stamps, load_arrays, save_arrays
 from crnn.core.defaults import CACHE_DIR, SAMPLE_RATE
-from crnn.core.errors import AudioError
+from crnn.core.errors import AudioError, CrnnError
 from crnn.core.noise import NoiseSource
 
 TRIM_TOP_DB = 40.0  # dB below the peak frame counted as silence at the ends
@@ -65,6 +65,24 @@ def trim_silence(wave: np.ndarray, top_db: float = TRIM_TOP_DB) -> np.ndarray:
 
 def _cache_key(paths: Sequence[Path], top_db: float | None) -> str:
     return cache_key("audio", {"trim_top_db": top_db, "sample_rate": SAMPLE_RATE, "loader": LOADER_VERSION}, file_stamps(paths))
+
+
+def recording_levels(waves: Sequence[np.ndarray]) -> dict:
+    """How loud a corpus was recorded: each clip's peak and RMS level in dBFS (full scale 1), summarised.
+
+    ``waves``: float32 (N,) clips, as :func:`load_waves` returns them (trimmed). Returns
+    {"peak_dbfs": {"median", "p5", "p95"}, "rms_dbfs": {...}, "clips"}. Models whose features keep
+    the level (an absolute log floor) answer differently on a corpus recorded louder or quieter.
+    """
+    waves = [w for w in waves if w is not None and len(w)]
+    if not waves:
+        raise CrnnError("no decodable clip to measure the level of")
+    tiny = 1e-12  # −240 dBFS: keeps the log finite for digital silence
+    peak = 20 * np.log10(np.array([np.abs(w).max() for w in waves], np.float64) + tiny)
+    rms = 10 * np.log10(np.array([np.mean(np.square(w, dtype=np.float64)) for w in waves]) + tiny)
+    summary = lambda x: {"median": round(float(np.median(x)), 1), "p5": round(float(np.percentile(x, 5)), 1),  # noqa: E731
+                         "p95": round(float(np.percentile(x, 95)), 1)}
+    return {"peak_dbfs": summary(peak), "rms_dbfs": summary(rms), "clips": len(waves)}
 
 
 def load_waves(

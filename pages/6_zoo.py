@@ -33,6 +33,10 @@ with appkit.friendly("the model table"):
                                                         "speakers", width="small", **UA_BAR),
             "UA noisy": st.column_config.ProgressColumn("UA noisy", help="The same clips with noise at −10 to 15 dB",
                                                         width="small", **UA_BAR),
+            "any recording level": st.column_config.CheckboxColumn(
+                "any level", width="small", help="Ticked: the model hears a clip the same however loud it was "
+                "recorded (a waveform scaled to unit loudness, or log-Mels with a relative floor). Unticked: a much "
+                "louder or quieter recording than the training speech can change its answer."),
             "calibration error": st.column_config.NumberColumn(
                 "trust gap", format="percent", width="small", help="Calibration error: how far the stated confidence is from the real hit rate after temperature "
                 "scaling (expected calibration error, ECE, 15 bins; lower is more honest). Empty: an older card."),

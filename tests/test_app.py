@@ -641,6 +641,10 @@ def test_the_zoo_shows_every_baseline_calibration_and_a_model_with_convolutions(
         assert app.dataframe[1].value["z-scored with"].nunique() == 2
     assert len(app.dataframe[0].value) == len(zoo_results()[0]), "every model in the table"
     assert "calibration error" in app.dataframe[0].value.columns
+    table = app.dataframe[0].value.set_index("model")
+    level = dict(zip(table.index.str.split(" ").str[0], table["any recording level"]))  # "name (shipped)" → name
+    assert level["raw_crnn"] and not level["fst_cldnn_logmel"], "unit-RMS waveforms yes, an absolute log floor no"
+    assert level["cnn_lstm_2d"], "retrained with the relative log floor in round 15"
     [seeds] = [d.value for d in app.dataframe if "trainings" in d.value.columns]  # from the seed runs' cards
     assert set(seeds["model"]) >= {"cnn_lstm_2d", "fst_cldnn_logmel"}
     assert (seeds["lowest"] <= seeds["UA clean, mean"]).all() and (seeds["UA clean, mean"] <= seeds["highest"]).all()

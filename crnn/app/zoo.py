@@ -14,7 +14,7 @@ from crnn.core.defaults import CHECKPOINT_DIR, DEFAULT_MODEL
 
 MODEL_COLUMNS = {"label": "model", "model": "architecture", "family": "family", "paper": "paper", "input": "input",
                  "parameters": "parameters", "ua_clean": "UA clean", "ua_noisy": "UA noisy", "ece": "calibration error",
-                 "epochs": "epochs"}
+                 "level_invariant": "any recording level", "epochs": "epochs"}
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -80,6 +80,15 @@ def recipe_label(card: dict) -> str:
     return f"{label}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else label
 
 
+def level_invariant(card: dict) -> bool:
+    """Whether the model's input does not depend on the recording level: a waveform scaled to unit RMS, or
+    log-Mels with the relative floor (:data:`crnn.core.features.LOG_FLOORS`); older cards have the absolute floor."""
+    normalisation = card.get("normalisation") or {}
+    if (card.get("features") or {}).get("kind") == "waveform":
+        return normalisation.get("norm", "utterance") != "none"
+    return normalisation.get("floor") == "relative"
+
+
 def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:
     try:
         return models.count_parameters(models.build_model(name, n_classes, from_card=True, **kwargs))
@@ -96,7 +105,7 @@ def results_rows(
     Every row has "kind" ("model" | "baseline"), "name", "paper", "input",
     "training" ("clean" | "noisy"), "ua_clean", "ua_noisy" (test-speaker UA,
     0-1, None if unknown), "corpus" and "test_speakers" (what was tested).
-    Model rows add "model" (registry name), "family", "parameters", "epochs",
+    Model rows add "model" (registry name), "family", "parameters", "epochs", "level_invariant",
     "seconds" and "path"; baseline rows add "kernel", "C", "feature_set",
     "n_features", "best" (the kernel chosen on validation) and "network" (the
     checkpoint whose embedding the SVM classifies, :mod:`crnn.tasks.embedding_svm`;
@@ -125,7 +134,7 @@ def results_rows(
             "epochs": training.get("epochs"), "seconds": training.get("seconds"),
             "recipe": recipe_label(card), "ece": (card.get("calibration") or {}).get("ece_test_after"),
             "corpus": (card.get("corpus") or {}).get("name"), "test_speakers": list((card.get("split") or {}).get("test", [])),
-            "path": entry["path"],
+            "level_invariant": level_invariant(card), "path": entry["path"],
         })  # fmt: skip
     for result in _baseline_results(baselines, root):
         embedding = result.get("features") == "embedding"

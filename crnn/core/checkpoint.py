@@ -19,7 +19,6 @@ writer left are removed by the next load or save once they are an hour old.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import subprocess
@@ -27,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crnn.core.card_check import build_from_card, card_model, check_finite, check_shapes
 from crnn.core.defaults import CARD, CHECKPOINT_DIR, DEFAULT_MODEL, PROJECT_DIR, WEIGHTS
 from crnn.core.errors import CheckpointError
 from crnn.core.fileio import (
@@ -262,74 +262,6 @@ def checkpoint_hash(folder_or_model: str | os.PathLike | nn.Module) -> str:
     return expected
 
 
-def _card_model(card: dict, folder: Path) -> tuple[str, list[str], dict]:
-    """(registry name, labels, model keyword arguments) from a card, or CheckpointError."""
-    import crnn.core.models as models
-
-    name = card.get("model")
-    if name not in models.REGISTRY:
-        raise CheckpointError(f"checkpoint {folder.name} names unknown model {name!r}")
-    labels = card.get("labels")
-    if not isinstance(labels, list) or not labels:
-        raise CheckpointError(f"checkpoint {folder.name}: the card lists no labels")
-    if not all(_is_label(label) for label in labels) or len(set(labels)) != len(labels):
-        # Labels are printed and shown as they are: a duplicate would merge two classes' names,
-        # a control character would rewrite the terminal line.
-        raise CheckpointError(f"checkpoint {folder.name}: the card's labels must be distinct short names")
-    kwargs = card.get("model_kwargs") or {}
-    if not isinstance(kwargs, dict):
-        raise CheckpointError(f"checkpoint {folder.name}: the card's model_kwargs is not a mapping")
-    return name, labels, kwargs
-
-
-MAX_LABEL_CHARS = 64
-
-
-def _is_label(label: object) -> bool:
-    return isinstance(label, str) and 0 < len(label) <= MAX_LABEL_CHARS and label.isprintable()
-
-
-def _build(name: str, n_classes: int, kwargs: dict, folder: Path) -> nn.Module:
-    """The model as the card describes it: keys the card lacks take the class defaults, not a variant's."""
-    import crnn.core.models as models
-
-    try:
-        if "from_card" in inspect.signature(models.build_model).parameters:
-            return models.build_model(name, n_classes, from_card=True, **kwargs)
-        # Until build_model has from_card (and for test doubles without it).
-        spec = models.REGISTRY.get(name)
-        if hasattr(spec, "cls"):
-            return spec.cls(n_classes, **kwargs)
-        return models.build_model(name, n_classes, **kwargs)
-    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: sizes too large even to count
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {folder.name}: cannot build {name} with the card's settings ({message})") from None
-
-
-def _check_shapes(model: nn.Module, tensors: dict, name: str, folder: Path) -> None:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in tensors.items()}
-    if expected.keys() != found.keys():
-        missing = sorted(expected.keys() - found.keys())
-        extra = sorted(found.keys() - expected.keys())
-        what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
-        raise CheckpointError(f"checkpoint {folder.name}: the weights do not fit model {name} ({what})")
-    for key, shape in expected.items():
-        if found[key] != shape:
-            raise CheckpointError(
-                f"checkpoint {folder.name}: tensor {key} has shape {list(found[key])}, model {name} needs {list(shape)}"
-            )
-
-
-def _check_finite(tensors: dict, folder: Path) -> None:
-    """CheckpointError if a floating-point tensor holds NaN or infinity: such a model predicts "nan %"."""
-    import torch
-
-    for key, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"checkpoint {folder.name}: tensor {key} holds NaN or infinite values")
-
-
 def _read_weights(folder: Path, card: dict) -> dict:
     """The weights as tensors: the file is read once and those bytes hashed once against the card."""
     from safetensors import SafetensorError
@@ -377,15 +309,15 @@ def load_checkpoint(name_or_folder: str | os.PathLike, device: str | torch.devic
     folder = resolve_model(name_or_folder)
     tidy(folder)
     card = read_card(folder)
-    name, labels, kwargs = _card_model(card, folder)
+    name, labels, kwargs = card_model(card, folder)
     tensors = _read_weights(folder, card)
-    _check_finite(tensors, folder)
+    check_finite(tensors, folder)
     # The card's settings are checked against the weights on PyTorch's meta device first, so an edited card
     # cannot make the loader allocate more than the (size-capped) weights file holds.
     with torch.device("meta"):
-        skeleton = _build(name, len(labels), kwargs, folder)
-    _check_shapes(skeleton, tensors, name, folder)
-    model = _build(name, len(labels), kwargs, folder)
+        skeleton = build_from_card(name, len(labels), kwargs, folder)
+    check_shapes(skeleton, tensors, name, folder)
+    model = build_from_card(name, len(labels), kwargs, folder)
     model.load_state_dict(tensors, strict=True)
     try:
         set_card_normalisation(model, card)

@@ -337,3 +337,6 @@ def test_a_comparison_names_a_checkpoint_whose_conv_output_was_normalised(monkey
     monkeypatch.setattr(science_task, "_card", cards.get)
     _, text = science_task._ua_gap("fst_cldnn_logmel_noisy", "st_cldnn_logmel_noisy", "noisy")
     assert text.startswith("fst_cldnn_logmel_noisy ") and "st_cldnn_logmel_noisy (with conv_norm) " in text
+    cards["fst_cldnn_logmel_noisy"] = {**metrics(5), "normalisation": {"norm": "utterance", "floor": "relative"}}
+    _, text = science_task._ua_gap("fst_cldnn_logmel_noisy", "st_cldnn_logmel_noisy", "noisy")
+    assert text.startswith("fst_cldnn_logmel_noisy (with relative log floor) ")

@@ -99,9 +99,12 @@ def _ua_gap(a: str, b: str, condition: str) -> tuple[dict | None, str]:
 
 
 def _named(name: str, card: dict) -> str:
-    """The checkpoint's name, flagged when its conv output was batch-normalised: then a comparison of convolution
-    types is also one of normalisation, and the reader must see it."""
-    return f"{name} (with conv_norm)" if (card.get("model_kwargs") or {}).get("conv_norm") else name
+    """The checkpoint's name, flagged when its conv output was batch-normalised or its log-Mels have the relative
+    floor: then a comparison of architectures is also one of normalisation, and the reader must see it."""
+    flags = [flag for flag, on in (("conv_norm", (card.get("model_kwargs") or {}).get("conv_norm")),
+                                   ("relative log floor", (card.get("normalisation") or {}).get("floor") == "relative"))
+             if on]
+    return f"{name} (with {', '.join(flags)})" if flags else name
 
 
 def card_rows() -> list[dict]:

@@ -32,6 +32,8 @@ def show_prediction(lm: appkit.LoadedModel, wide: bool) -> None:
         if clip.emotion:
             match = "✅ the same as" if clip.emotion == top else "❌ not the"
             st.caption(f"That is {match} emotion the actor was asked to show ({appkit.emotion_label(clip.emotion)}).")
+        if appkit.hears_level(lm.card):
+            st.caption(appkit.LEVEL_NOTE)
     appkit.answer_shown(clip.name)
     with bars:
         probability_bars, over_time = appkit.prediction_figures(lm, lm.key, clip.wave, 250)

@@ -605,6 +605,17 @@ def test_a_ravdess_upload_shows_its_acted_emotion(app):
     _clean(app, "1_listen after a RAVDESS upload")
     shown = " ".join(c.value for c in app.caption)
     assert "acted emotion: 😠 anger" in shown and "the actor was asked to show" in shown, shown
+    from crnn.core.audio import load_audio
+
+    peak = 20 * np.log10(np.abs(load_audio(path)).max())
+    assert f"peak {peak:.0f} dBFS" in shown, shown  # how loudly the clip was recorded
+    from crnn.app.views import LEVEL_NOTE
+
+    assert LEVEL_NOTE in shown, "an absolute log floor (the test model's card): the answer depends on the level"
+    app.selectbox(key="lens_model_pick").set_value("cnn_lstm_2d (shipped)").run()  # the relative floor, round 15
+    _clean(app, "1_listen with cnn_lstm_2d")
+    shown = " ".join(c.value for c in app.caption)
+    assert "the actor was asked to show" in shown and LEVEL_NOTE not in shown, shown
 
 
 def test_the_module_grid_can_be_read(app):

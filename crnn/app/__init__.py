@@ -45,6 +45,7 @@ from crnn.app.sidebar import sidebar
 from crnn.app.state import CLIP_KEY, CLIPS_KEY, Clip, add_clip_bytes, current_clip, emotion_label
 from crnn.app.training import default_spec, model_specs, train_model
 from crnn.app.views import NO_SPEECH_WARNING, best_cell_figures, cell_layers, no_speech, probe_rows, ranked_cells
+from crnn.app.views import LEVEL_NOTE, hears_level
 from crnn.app.zoo import baseline_table, confusion_report, first_layer_filters, model_table, zoo_results
 from crnn.app.zoo import calibration, default_pick, filter_figures, seed_spread
 from crnn.app.backend import cell_words, model_input, reliability_figure
@@ -68,7 +69,7 @@ __all__ += ["NO_SPEECH_WARNING", "clip_features_figure", "filter_figures", "no_s
 
 from crnn.app.memory import limit_malloc_arenas, release_freed_memory  # noqa: E402
 
-__all__ += ["limit_malloc_arenas", "release_freed_memory"]
+__all__ += ["limit_malloc_arenas", "release_freed_memory", "LEVEL_NOTE", "hears_level"]
 
 from crnn.app.lab import ablation_section, compare_section, whatif_section  # noqa: E402  (the causal lab)
 

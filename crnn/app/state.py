@@ -64,8 +64,13 @@ class Clip:
     def seconds(self) -> float:
         return len(self.wave) / SAMPLE_RATE
 
+    @property
+    def peak_dbfs(self) -> float:
+        """The loudest sample in dB below full scale (0 dBFS); RAVDESS clips peak around −20."""
+        return float(20 * np.log10(max(float(np.abs(self.wave).max()), 1e-12)))
+
     def caption(self) -> str:
-        parts = [f"{self.seconds:.1f} s"]
+        parts = [f"{self.seconds:.1f} s", f"peak {self.peak_dbfs:.0f} dBFS"]
         if self.emotion:
             parts.append(f"acted emotion: {emotion_label(self.emotion)}")
         if self.gender and self.gender != "unknown":

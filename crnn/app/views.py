@@ -5,12 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from crnn.app import backend
+from crnn.core.card_check import level_invariant
 
 PROPERTIES = ("emotion", "speaker", "gender")
 NO_SPEECH_WARNING = (
     "No speech found: Praat hears no voiced sound in this clip (noise, a hum or a tone?), so the emotion below "
     "is unreliable — the model always names one of its emotions, even for sound that is not a voice."
 )
+LEVEL_NOTE = (
+    "This model also hears how loudly the clip was recorded: a much louder or quieter recording than its training "
+    "speech (RAVDESS peaks around −20 dBFS) can change its answer. Model zoo, column “any level”, lists the models "
+    "that do not."
+)
+
+
+def hears_level(card: dict) -> bool:
+    """Whether the model's answer depends on the recording level (an absolute log floor; README, "The recording level")."""
+    return not level_invariant(card)
 
 
 def no_speech(result: dict) -> bool:

@@ -3,7 +3,8 @@
 Each check raises :class:`~crnn.core.errors.CheckpointError` with one sentence naming the folder:
 labels that are not distinct short printable names, settings the model cannot be built with, weights
 of other shapes than the card's model, NaN or infinite weights. :func:`crnn.core.checkpoint.load_checkpoint`
-runs them in that order, building on PyTorch's meta device before any memory is taken.
+runs them in that order, building on PyTorch's meta device before any memory is taken. :func:`level_invariant`
+reads from a card whether the model's answer depends on the recording level.
 """
 
 from __future__ import annotations
@@ -84,3 +85,12 @@ def check_finite(tensors: dict, folder: Path) -> None:
     for key, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"checkpoint {folder.name}: tensor {key} holds NaN or infinite values")
+
+
+def level_invariant(card: dict) -> bool:
+    """Whether the model's input does not depend on the recording level: a waveform scaled to unit RMS, or
+    log-Mels with the relative floor (:data:`crnn.core.features.LOG_FLOORS`); older cards have the absolute floor."""
+    normalisation = card.get("normalisation") or {}
+    if (card.get("features") or {}).get("kind") == "waveform":
+        return normalisation.get("norm", "utterance") != "none"
+    return normalisation.get("floor") == "relative"

@@ -19,6 +19,7 @@ import crnn.core.models as models
 from crnn.core.checkpoint import list_checkpoints
 from crnn.core.defaults import CHECKPOINT_DIR
 from crnn.core.errors import CrnnError
+from crnn.core.card_check import level_invariant
 from crnn.core.fileio import atomic_write_bytes, parse_json
 
 HEADER = "| Model | Paper | Input | Training | Recipe | Test UA clean | Test UA noisy | ECE | Epochs | Train min |"
@@ -78,15 +79,6 @@ def recipe_label(card: dict) -> str:
     label = name + (f" ({', '.join(changed)})" if changed else "")
     norm = (card.get("normalisation") or {}).get("norm", "utterance")
     return f"{label}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else label
-
-
-def level_invariant(card: dict) -> bool:
-    """Whether the model's input does not depend on the recording level: a waveform scaled to unit RMS, or
-    log-Mels with the relative floor (:data:`crnn.core.features.LOG_FLOORS`); older cards have the absolute floor."""
-    normalisation = card.get("normalisation") or {}
-    if (card.get("features") or {}).get("kind") == "waveform":
-        return normalisation.get("norm", "utterance") != "none"
-    return normalisation.get("floor") == "relative"
 
 
 def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:

@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from crnn.app.roots import safe_file
-from crnn.core.audio import AUDIO_SUFFIXES, load_audio
+from crnn.core.audio import AUDIO_SUFFIXES, load_audio, peak_dbfs
 from crnn.core.defaults import CHECKPOINT_DIR, SAMPLE_RATE
 from crnn.core.errors import AudioError
 
@@ -67,7 +67,7 @@ class Clip:
     @property
     def peak_dbfs(self) -> float:
         """The loudest sample in dB below full scale (0 dBFS); RAVDESS clips peak around −20."""
-        return float(20 * np.log10(max(float(np.abs(self.wave).max()), 1e-12)))
+        return peak_dbfs(self.wave)
 
     def caption(self) -> str:
         parts = [f"{self.seconds:.1f} s", f"peak {self.peak_dbfs:.0f} dBFS"]

@@ -105,8 +105,8 @@ def _decode(fh: sf.SoundFile, label: str, max_seconds: float) -> tuple[_Sink, in
             if not np.all(np.isfinite(mono)):
                 raise AudioError(f"{label}: contains NaN or infinite samples")
             sink.observe(mono)
-            if max(sink.high, -sink.low) > MAX_PEAK:
-                peak = max(sink.high, -sink.low)
+            peak = max(sink.high, -sink.low)
+            if peak > MAX_PEAK:
                 raise AudioError(f"{label}: samples reach {peak:.3g}, far beyond full scale (1); not a recording")
         if stream is not None:
             sink.put(stream.resample_chunk(mono if len(data) else np.zeros(0, np.float32), last=last))
@@ -190,6 +190,11 @@ def _finish(sink: _Sink, frames: int, rate: int, label: str) -> np.ndarray:
     wave = sink.out[: sink.n]
     # A header that under-stated the length left a grown buffer: do not keep its unused tail alive.
     return wave if len(sink.out) - sink.n <= 4096 else wave.copy()
+
+
+def peak_dbfs(wave: np.ndarray) -> float:
+    """The loudest sample of ``wave`` in dB relative to full scale (1.0 is 0 dBFS); digital silence is −240."""
+    return float(20 * np.log10(max(float(np.abs(wave).max()), 1e-12)))
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:

@@ -13,7 +13,7 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crnn.core.errors import CheckpointError
+from crnn.core.errors import CheckpointError, first_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -59,8 +59,7 @@ def build_from_card(name: str, n_classes: int, kwargs: dict, folder: Path) -> nn
             return spec.cls(n_classes, **kwargs)
         return models.build_model(name, n_classes, **kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: sizes too large even to count
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {folder.name}: cannot build {name} with the card's settings ({message})") from None
+        raise CheckpointError(f"checkpoint {folder.name}: cannot build {name} with the card's settings ({first_line(exc)})") from None
 
 
 def check_shapes(model: nn.Module, tensors: dict, name: str, folder: Path) -> None:

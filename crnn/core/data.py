@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crnn.core.audio import LOADER_VERSION, load_audio
+from crnn.core.audio import LOADER_VERSION, load_audio, peak_dbfs
 from crnn.core.cache import Progress, cache_key, file_stamps, load_arrays, save_arrays
 from crnn.core.defaults import CACHE_DIR, SAMPLE_RATE
 from crnn.core.errors import AudioError, CrnnError
@@ -77,9 +77,8 @@ def recording_levels(waves: Sequence[np.ndarray]) -> dict:
     waves = [w for w in waves if w is not None and len(w)]
     if not waves:
         raise CrnnError("no decodable clip to measure the level of")
-    tiny = 1e-12  # −240 dBFS: keeps the log finite for digital silence
-    peak = 20 * np.log10(np.array([np.abs(w).max() for w in waves], np.float64) + tiny)
-    rms = 10 * np.log10(np.array([np.mean(np.square(w, dtype=np.float64)) for w in waves]) + tiny)
+    peak = np.array([peak_dbfs(w) for w in waves])
+    rms = 10 * np.log10(np.array([np.mean(np.square(w, dtype=np.float64)) for w in waves]) + 1e-24)  # −240 dBFS floor
     summary = lambda x: {"median": round(float(np.median(x)), 1), "p5": round(float(np.percentile(x, 5)), 1),  # noqa: E731
                          "p95": round(float(np.percentile(x, 95)), 1)}
     return {"peak_dbfs": summary(peak), "rms_dbfs": summary(rms), "clips": len(waves)}

@@ -12,6 +12,13 @@ def one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when the message is empty): library errors
+    such as PyTorch's can run over several lines, and a user's message is one."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class CrnnError(Exception):
     """A problem with the user's input, reported as one line, never a traceback."""
 

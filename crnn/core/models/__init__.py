@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from crnn.core.errors import CrnnError
+from crnn.core.errors import CrnnError, first_line
 from crnn.core.models.base import MODULE_NAMES, SERModel
 from crnn.core.models.cldnn import CLDNN, LDNN
 from crnn.core.models.cnn_lstm import CNNLSTM1D, CNNLSTM2D
@@ -213,8 +213,7 @@ def _check_buildable(name: str, settings: dict[str, Any]) -> None:
         with torch.device("meta"):
             n = count_parameters(build_model(name, 8, **settings))
     except (ValueError, TypeError, RuntimeError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CrnnError(f"{name} cannot be built with those --model-set settings: {message}") from None
+        raise CrnnError(f"{name} cannot be built with those --model-set settings: {first_line(exc)}") from None
     if n > MAX_PARAMETERS:
         raise CrnnError(f"{name} with those --model-set settings has {n:,} parameters, more than {MAX_PARAMETERS:,}")
 

@@ -105,7 +105,9 @@ class LogMel(nn.Module):
 
     def __init__(self, floor: str = "absolute") -> None:
         super().__init__()
-        self.register_buffer("window", torch.hann_window(WIN_LENGTH, periodic=True), persistent=False)
+        # device="cpu" even when the loader builds on the meta device to check a card: there hann_window would go
+        # through torch's decompositions, which import torch._dynamo and sympy (two seconds of every cold start).
+        self.register_buffer("window", torch.hann_window(WIN_LENGTH, periodic=True, device="cpu"), persistent=False)
         self.register_buffer("mel", torch.from_numpy(mel_filterbank()), persistent=False)
         self.floor = floor
 

@@ -233,3 +233,57 @@ def test_a_run_saved_before_a_setting_existed_resumes_when_the_setting_keeps_its
         else:
             with pytest.raises(CrnnError, match="resume state of a different run"):
                 train("tiny", corpus, out_dir=tmp_path / name, **args)
+
+
+def test_distillation_loss_is_zero_when_the_student_matches_its_teachers_and_positive_otherwise():
+    from crnn.analysis.distil import distillation_loss
+
+    targets = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    for temperature in (1.0, 2.0, 4.0):
+        matching = temperature * targets.log()  # softmax(logits / T) == targets
+        assert distillation_loss(matching, targets, temperature).item() == pytest.approx(0.0, abs=1e-6)
+        assert distillation_loss(torch.zeros(2, 3), targets, temperature).item() > 0.01
+    # T² keeps the size of the loss: at a high temperature KL shrinks as 1/T², the product does not vanish
+    far = torch.tensor([[3.0, 0.0, -3.0], [0.0, 0.0, 3.0]])
+    soft = torch.softmax(far / 8.0, dim=1)
+    assert distillation_loss(torch.zeros(2, 3), soft, 8.0).item() == pytest.approx(
+        64 * torch.nn.functional.kl_div(torch.log_softmax(torch.zeros(2, 3), 1), soft, reduction="batchmean").item())
+
+
+def test_a_student_learns_from_teachers_of_its_own_split_and_a_teacher_of_another_split_is_refused(
+        corpus, cache, tmp_path, monkeypatch):
+    import numpy as np
+
+    from crnn.analysis.distil import teacher_targets
+    from crnn.analysis.evaluate import utterance_logits
+    from crnn.analysis.train_data import load_train_data
+
+    register_tiny(monkeypatch)
+    args = dict(max_epochs=2, batch_size=4, cache_dir=cache, restarts=0, **FAST)
+    teacher = train("tiny", corpus, out_dir=tmp_path / "teacher", **args)
+    train("tiny", corpus, out_dir=tmp_path / "plain", **args)
+    student = train("tiny", corpus, out_dir=tmp_path / "student", teachers=str(tmp_path / "teacher"),
+                    distil_weight=1.0, **args)
+    assert student["training"]["recipe"]["teachers"] == str(tmp_path / "teacher")
+    assert student["split"] == teacher["split"]
+    weights = {name: load_checkpoint(tmp_path / name)[0].state_dict() for name in ("plain", "student")}
+    assert not all(torch.equal(weights["student"][k], v) for k, v in weights["plain"].items())
+
+    data = load_train_data(corpus, "tvt", None, 0, False, cache, None)
+    model, card = load_checkpoint(tmp_path / "teacher")
+    with torch.inference_mode():
+        logits = utterance_logits(model, data.train_waves)
+    expected = torch.softmax(torch.from_numpy(logits).double() / 2.0, dim=1).float()
+    targets = teacher_targets([str(tmp_path / "teacher")], data.train_waves, data.train_speakers, data.labels,
+                              data.speakers, 2.0)
+    assert torch.allclose(targets, expected, atol=1e-6) and np.allclose(targets.sum(1).numpy(), 1.0)
+
+    import shutil
+
+    shutil.copytree(tmp_path / "teacher", tmp_path / "other_split")  # as if it had tested on a training speaker
+    split = teacher["split"]
+    moved = {**split, "train": split["train"][1:] + split["test"], "test": split["train"][:1]}
+    (tmp_path / "other_split" / "card.json").write_text(json.dumps({**teacher, "split": moved}))
+    with pytest.raises(CrnnError, match="another split"):
+        train("tiny", corpus, out_dir=tmp_path / "leaky", teachers=str(tmp_path / "other_split"), **args)
+    assert not (tmp_path / "leaky" / "card.json").exists()

@@ -20,7 +20,9 @@ another training speaker (``class_mix``, "mixing within class") is an option
 for the ablation, off by default. ``log_floor=relative`` puts the log-Mel
 floor relative to each utterance's strongest band, so the features do not
 depend on the recording level (:class:`crnn.core.features.LogMel`); the
-default stays the absolute floor every shipped model was trained with. Any field can be overridden (``crnn train --set
+default stays the absolute floor every shipped model was trained with. ``teachers`` (checkpoint folders of
+the same split, comma-separated) trains a student on their averaged predictions besides the acted emotions
+(:mod:`crnn.analysis.distil`). Any field can be overridden (``crnn train --set
 ema=0``), which is how the ablation runs are made.
 """
 
@@ -57,6 +59,9 @@ class Recipe:
     ema_warmup: bool = False  # lower the decay over the first steps, so the average forgets the random start
     class_mix: float = 0.0  # each clip mixed with one of its emotion by another training speaker, share U(0, this); 0: off
     log_floor: str = "absolute"  # log-Mel floor: "absolute" (as trained before round 15) or "relative" (level-invariant)
+    teachers: str = ""  # checkpoint folders, comma-separated, to distil from (crnn.analysis.distil); "": off
+    distil_weight: float = 0.5  # share of the loss that is the teachers' soft targets, when there are teachers
+    distil_temperature: float = 2.0  # softmax temperature of teachers and student in that share
 
     def card(self) -> dict:
         return {**asdict(self), "speed": list(self.speed)}
@@ -109,7 +114,8 @@ CHOICES = {"optimizer": ("adam", "adamw"), "schedule": ("constant", "cosine"), "
 LIMITS = {"lr": (0.0, 1.0, False), "weight_decay": (0.0, 1.0, True), "batch_size": (1, 10_000, True),
           "warmup_epochs": (0, 10_000, True), "max_epochs": (1, 10_000, True), "min_epochs": (0, 10_000, True),
           "patience": (1, 10_000, True), "crop_seconds": (0.25, 600.0, True), "gain_db": (0.0, 30.0, True),
-          "label_smoothing": (0.0, 0.99, True), "ema": (0.0, 0.99999, True), "class_mix": (0.0, 1.0, True)}
+          "label_smoothing": (0.0, 0.99, True), "ema": (0.0, 0.99999, True), "class_mix": (0.0, 1.0, True),
+          "distil_weight": (0.0, 1.0, True), "distil_temperature": (0.0, 100.0, False)}
 SPEED_LIMITS = (0.5, 2.0)  # × the recording's speed
 
 

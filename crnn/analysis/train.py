@@ -33,6 +33,7 @@ import torch.distributed as dist
 from torch import nn
 
 import crnn.core.models as models
+from crnn.analysis.distil import teacher_folders, teacher_targets
 from crnn.analysis.normalise import fit_global, speaker_references
 from crnn.analysis.recipes import Recipe, get_recipe
 from crnn.analysis.train_data import load_train_data
@@ -220,8 +221,7 @@ def train(
     ``max_minutes`` bounds the training time summed over resumed runs.
     ``progress`` receives dicts with an "event": "decode", "batch", "epoch"
     (after the epoch's resume state is saved) and "evaluate". ``logdir``
-    writes TensorBoard scalars. Running again after an interruption resumes
-    from the last saved epoch. A run that stops early still at chance (:func:`stayed_at_chance`) starts
+    writes TensorBoard scalars. Running again after an interruption resumes from the last saved epoch. A run that stops early still at chance (:func:`stayed_at_chance`) starts
     again with another training seed, at most ``restarts`` times; the card's "restarts" lists them.
     ``train_seed`` seeds initialisation, batch order, crops and noise instead of ``seed``, which still draws
     the split: runs that differ only in it measure how much a result owes to the draw of one training.
@@ -231,11 +231,12 @@ def train(
     the_recipe = _recipe(recipe, overrides, recipe_settings)
     out = output_folder(model_name, split, fold, out_dir, overwrite)
     data = load_train_data(corpus_path, split, fold, seed, noisy, cache_dir, progress if rank == 0 else None, rank, world)
+    soft_targets = _soft_targets(the_recipe, data)
     folder = resume_dir(out, state_dir)
     failed = _failed_attempts(folder)
     while True:
         run = Run(model_name, None, the_recipe, data, out, device, seed, rank, world, attempt=len(failed),
-                  init_seed=train_seed)
+                  init_seed=train_seed, soft_targets=soft_targets)
         run.noise = NoiseSource(noise_dir, seed=run.train_seed) if noisy else None
         run.report, run.split_scheme, run.fold = (progress if rank == 0 and progress else lambda info: None), split, fold
         run.budget_s = max_minutes * 60.0 if max_minutes is not None else float("inf")
@@ -246,6 +247,15 @@ def train(
         _restart(run, folder, failed)
     run.restarts = failed
     return _finish(run, folder, max_minutes, started_group)
+
+
+def _soft_targets(recipe: Recipe, data) -> torch.Tensor | None:
+    """The teachers' averaged probabilities on the training utterances (n, K), when the recipe distils."""
+    teachers = teacher_folders(recipe.teachers)
+    if not teachers:
+        return None
+    return teacher_targets(teachers, data.train_waves, data.train_speakers, data.labels, data.speakers,
+                           recipe.distil_temperature)
 
 
 def _attempt(run: Run, folder: Path, model_kwargs: dict | None, noise_dir, logdir) -> None:

@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 import crnn.core.models as models
+from crnn.analysis.distil import distillation_loss
 from crnn.analysis.evaluate import utterance_logits
 from crnn.analysis.metrics import unweighted_accuracy
 from crnn.analysis.normalise import stacked_references
@@ -67,6 +68,7 @@ class Run:
     restarts: list = field(default_factory=list)
     session_start: float = field(default_factory=time.monotonic)
     earlier_s: float = 0.0
+    soft_targets: torch.Tensor | None = None  # (n, K) teachers' probabilities of the training clips, when distilling
 
     @property
     def train_seed(self) -> int:
@@ -142,6 +144,11 @@ def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Gener
             loss = run.loss_fn(outputs["logits"], targets) + models.concordance_loss(
                 outputs["arousal_valence"], data.train_scores[rows].to(run.device)
             )
+        elif run.soft_targets is not None:
+            logits = run.net(x)  # (B, K)
+            weight, temperature = recipe.distil_weight, recipe.distil_temperature
+            soft = run.soft_targets[rows].to(run.device)
+            loss = (1 - weight) * run.loss_fn(logits, targets) + weight * distillation_loss(logits, soft, temperature)
         else:
             loss = run.loss_fn(run.net(x), targets)
     for group in run.optimizer.param_groups:

@@ -208,3 +208,11 @@ def test_per_speaker_ua_scores_each_speaker_on_its_own_utterances():
     truth = ["anger", "sadness", "anger", "sadness"]
     predicted = ["anger", "sadness", "sadness", "sadness"]
     assert per_speaker_ua(truth, predicted, ["a", "a", "b", "b"]) == {"a": 1.0, "b": 0.5}
+
+
+def test_a_distilled_runs_recipe_names_how_many_teachers_not_their_folders():
+    from crnn.tasks.report import recipe_label
+
+    recipe = get_recipe("lens", {"teachers": "a/one, b/two,c/three", "log_floor": "relative"}).card()
+    label = recipe_label({"training": {"recipe": recipe}, "features": {"kind": "logmel"}})
+    assert label == "lens (log_floor=relative, distilled from 3 teachers), utterance norm", label

@@ -22,11 +22,6 @@ from crnn.core.checkpoint import load_checkpoint
 from crnn.core.errors import CrnnError
 
 
-def teacher_folders(text: str) -> list[str]:
-    """The comma-separated checkpoint folders of the recipe's ``teachers`` setting."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def teacher_targets(teachers: list[str], waves: list[np.ndarray], speakers: list[str], labels: list[str],
                     split: dict, temperature: float) -> torch.Tensor:
     """The teachers' mean class probabilities at ``temperature``, (n, len(labels)), in ``labels``' order.

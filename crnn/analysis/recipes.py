@@ -136,6 +136,11 @@ def _check(recipe: Recipe) -> None:
         raise CrnnError(f"recipe setting speed takes factors from {lo:g} to {hi:g}, not {', '.join(f'{v:g}' for v in recipe.speed)}")
 
 
+def teacher_folders(text: str) -> list[str]:
+    """The checkpoint folders of the ``teachers`` setting (comma-separated)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     """The learning rate at optimiser step ``step`` (0-based): warm-up, then constant or cosine."""
     warm = recipe.warmup_epochs * steps_per_epoch

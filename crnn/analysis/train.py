@@ -33,9 +33,9 @@ import torch.distributed as dist
 from torch import nn
 
 import crnn.core.models as models
-from crnn.analysis.distil import teacher_folders, teacher_targets
+from crnn.analysis.distil import teacher_targets
 from crnn.analysis.normalise import fit_global, speaker_references
-from crnn.analysis.recipes import Recipe, get_recipe
+from crnn.analysis.recipes import Recipe, get_recipe, teacher_folders
 from crnn.analysis.train_data import load_train_data
 from crnn.analysis.train_loop import RECORD, Run, train_loop
 from crnn.analysis.train_state import WeightAverage, load_resume, optimizer_state, resume_dir, unprefixed

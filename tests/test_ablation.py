@@ -77,6 +77,13 @@ def test_runs_that_differ_only_in_their_training_seed_give_a_mean_and_spread(tmp
     changes = {r["run"]: r["changes"] for r in ablation_rows(tmp_path, "ref")}
     assert changes["ts1"] == "training seed 1" and changes["ref"] == "(reference recipe)"
     assert changes["restarted"] == "(reference recipe)"
+    for name in ("ts1", "ts2"):  # the same runs trained with noise are a group of their own, named so
+        card = json.loads((tmp_path / name / "card.json").read_text())
+        card["training"]["noisy"] = True
+        (tmp_path / "noisy" / name).mkdir(parents=True)
+        (tmp_path / "noisy" / name / "card.json").write_text(json.dumps(card))
+    [noisy] = seed_rows(tmp_path / "noisy")
+    assert noisy["model"] == row["model"] + " (trained with noise)" and "trained with noise" not in row["model"]
     with pytest.raises(CrnnError, match="differ only in their training seed"):
         seed_rows(tmp_path / "ts1")  # one run: nothing to compare
     with pytest.raises(CrnnError, match="not a folder"):

@@ -115,7 +115,8 @@ def _seed_row(runs: list[dict]) -> dict:
     each.sort(key=lambda e: e["training_seed"])
     first = runs[0]["card"]
     spreads = {f"{k}_mean_sd": _mean_sd([e[k] for e in each]) for k in ("validation_ua", "test_clean_ua", "test_noisy_ua")}
-    return {"model": first["model"], "recipe": recipe_label(first), "runs": each, **spreads}
+    model = first["model"] + (" (trained with noise)" if first["training"].get("noisy") else "")  # the same name either way
+    return {"model": model, "recipe": recipe_label(first), "runs": each, **spreads}
 
 
 def _mean_sd(values: list) -> list[float] | None:

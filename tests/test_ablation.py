@@ -126,3 +126,10 @@ def test_a_seed_group_is_scored_as_an_ensemble_with_weights_kept_once(tmp_path, 
     monkeypatch.setattr(ablation, "CHECKPOINT_DIR", tmp_path / "nowhere")  # the shipped weights are gone
     [row] = ablation.ensemble_rows(ablation.seed_rows(runs), corpus)
     assert row["ensemble"] is None and "| – / – / – |" in ablation.seed_table([row])
+
+
+def test_the_ablation_table_names_a_distilled_runs_number_of_teachers(tmp_path):
+    _seeded(tmp_path / "ref", 0, 0.50, 0.40)
+    _seeded(tmp_path / "student", 0, 0.55, 0.45, recipe=get_recipe("lens", {"teachers": "x/a,x/b"}).card())
+    changes = {r["run"]: r["changes"] for r in ablation_rows(tmp_path, "ref")}
+    assert changes["student"] == "distilled from 2 teachers", changes

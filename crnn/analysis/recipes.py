@@ -141,6 +141,13 @@ def teacher_folders(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def setting_label(key: str, value) -> str:
+    """How a table names one recipe setting: "key=value", or for ``teachers`` how many (the card keeps the folders)."""
+    if key == "teachers":
+        return f"distilled from {len(teacher_folders(value))} teachers"
+    return f"{key}={value}"
+
+
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     """The learning rate at optimiser step ``step`` (0-based): warm-up, then constant or cosine."""
     warm = recipe.warmup_epochs * steps_per_epoch

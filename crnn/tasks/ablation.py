@@ -16,7 +16,7 @@ import statistics
 from dataclasses import fields
 from pathlib import Path
 
-from crnn.analysis.recipes import Recipe
+from crnn.analysis.recipes import Recipe, setting_label
 from crnn.core.checkpoint import checkpoint_folders, read_card
 from crnn.core.models import set_arguments
 from crnn.core.defaults import CARD, CHECKPOINT_DIR, WEIGHTS
@@ -35,7 +35,7 @@ def _changes(recipe: dict, reference: dict, card: dict) -> str:
     model = model_changes(card) + ([f"training seed {seed}"] if seed is not None and seed != card.get("seed") else [])
     if recipe.get("name") == "paper" != reference.get("name"):
         return ", ".join(["paper 001's recipe", *model])
-    diff = [f"{k}={recipe[k]}" for k in recipe if k != "name" and recipe.get(k) != reference.get(k)] + model
+    diff = [setting_label(k, recipe[k]) for k in recipe if k != "name" and recipe.get(k) != reference.get(k)] + model
     if not diff:
         return "(reference recipe)"
     return ", ".join(diff)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from crnn.analysis.recipes import RECIPES, teacher_folders
+from crnn.analysis.recipes import RECIPES, setting_label
 import crnn.core.models as models
 from crnn.core.checkpoint import list_checkpoints
 from crnn.core.defaults import CHECKPOINT_DIR
@@ -74,17 +74,11 @@ def recipe_label(card: dict) -> str:
     recipe = (card.get("training") or {}).get("recipe") or {}
     name = recipe.get("name", "paper")
     reference = RECIPES[name].card() if name in RECIPES else {}
-    changed = [_setting(k, v) for k, v in recipe.items() if k not in ("name", "norm") and k in reference and v != reference[k]]
+    changed = [setting_label(k, v) for k, v in recipe.items() if k not in ("name", "norm") and k in reference and v != reference[k]]
     changed += model_changes(card)  # e.g. conv_norm, a deviation
     label = name + (f" ({', '.join(changed)})" if changed else "")
     norm = (card.get("normalisation") or {}).get("norm", "utterance")
     return f"{label}, {norm} norm" if card.get("features", {}).get("kind") != "waveform" else label
-
-
-def _setting(key: str, value) -> str:
-    if key == "teachers":  # the folders are in the card; a table names how many
-        return f"distilled from {len(teacher_folders(value))} teachers"
-    return f"{key}={value}"
 
 
 def _parameters(name: str, n_classes: int, kwargs: dict) -> int | None:

@@ -213,16 +213,15 @@ def train(
 ) -> dict:
     """Train ``model_name`` (a registry name) on a corpus and write its checkpoint; returns the card.
 
-    ``split``: "tvt" (seeded 70/10/20 speaker split), "loso" or "cv" (five
-    speaker-grouped folds) with ``fold``. ``recipe``: "paper" or "lens", with
-    ``overrides`` and keyword settings (e.g. ``max_epochs=2``) replacing its
-    fields. ``out_dir`` defaults to the user models folder; an existing
-    finished checkpoint there is refused unless ``overwrite``.
-    ``max_minutes`` bounds the training time summed over resumed runs.
-    ``progress`` receives dicts with an "event": "decode", "batch", "epoch"
-    (after the epoch's resume state is saved) and "evaluate". ``logdir``
-    writes TensorBoard scalars. Running again after an interruption resumes from the last saved epoch. A run that stops early still at chance (:func:`stayed_at_chance`) starts
-    again with another training seed, at most ``restarts`` times; the card's "restarts" lists them.
+    ``split``: "tvt" (seeded 70/10/20 speaker split), "loso" or "cv" (five speaker-grouped folds) with
+    ``fold``. ``recipe``: "paper" or "lens", with ``overrides`` and keyword settings (e.g. ``max_epochs=2``)
+    replacing its fields. ``out_dir`` defaults to the user models folder; an existing finished checkpoint
+    there is refused unless ``overwrite``. ``max_minutes`` bounds the training time summed over resumed
+    runs. ``progress`` receives dicts with an "event": "decode", "batch", "epoch" (after the epoch's resume
+    state is saved) and "evaluate". ``logdir`` writes TensorBoard scalars. Running again after an
+    interruption resumes from the last saved epoch. A run that stops early still at chance
+    (:func:`stayed_at_chance`) starts again with another training seed, at most ``restarts`` times; the
+    card's "restarts" lists them.
     ``train_seed`` seeds initialisation, batch order, crops and noise instead of ``seed``, which still draws
     the split: runs that differ only in it measure how much a result owes to the draw of one training.
     """

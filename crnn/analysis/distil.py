@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from crnn.analysis.calibration import softmax
 from crnn.analysis.evaluate import utterance_logits
 from crnn.core.checkpoint import load_checkpoint
 from crnn.core.errors import CrnnError
@@ -40,9 +41,7 @@ def teacher_targets(teachers: list[str], waves: list[np.ndarray], speakers: list
                             "validation or test speakers")
         with torch.inference_mode():
             logits = utterance_logits(model, waves, "cpu", speakers)  # (n, K) in the teacher's label order
-        order = [card["labels"].index(label) for label in labels]
-        probabilities = torch.softmax(torch.from_numpy(logits[:, order]).double() / temperature, dim=1)
-        total += probabilities.numpy()
+        total += softmax(logits, temperature)[:, [card["labels"].index(label) for label in labels]]
     return torch.from_numpy(total / len(teachers)).float()  # (n, K)
 
 

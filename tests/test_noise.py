@@ -66,3 +66,17 @@ def test_noise_folder_messages_name_no_server_folders(tmp_path):
     (tmp_path / "noise.wav").write_bytes(b"x")
     with pytest.raises(CrnnError, match="noise folder noise.wav is a file, not a folder"):
         NoiseSource(tmp_path / "noise.wav")
+
+
+def test_noise_share_leaves_that_share_of_training_crops_clean():
+    from crnn.core.data import crop_batch
+
+    waves = [np.sin(np.arange(8000) * 0.01 * (k + 1)).astype(np.float32) for k in range(200)]
+    clean = crop_batch(waves, np.random.default_rng(0)).numpy()
+    source = NoiseSource(seed=0)
+    for share, lo, hi in ((0.0, 0, 0), (0.3, 40, 80), (1.0, 200, 200)):
+        noisy = crop_batch(waves, np.random.default_rng(1), noise=source, noise_share=share).numpy()
+        changed = int(sum(not np.allclose(n, waves[k][: len(n)]) for k, n in enumerate(noisy)))
+        assert lo <= changed <= hi, (share, changed)
+    # without noise no draw is spent on the share, so runs saved before the setting replay exactly
+    assert np.array_equal(clean, crop_batch(waves, np.random.default_rng(0), noise_share=0.5).numpy())

@@ -216,3 +216,13 @@ def test_a_distilled_runs_recipe_names_how_many_teachers_not_their_folders():
     recipe = get_recipe("lens", {"teachers": "a/one, b/two,c/three", "log_floor": "relative"}).card()
     label = recipe_label({"training": {"recipe": recipe}, "features": {"kind": "logmel"}})
     assert label == "lens (log_floor=relative, distilled from 3 teachers), utterance norm", label
+
+
+def test_mixup_and_noise_share_are_checked_and_off_by_default():
+    recipe = get_recipe("lens")
+    assert recipe.mixup == 0.0 and recipe.noise_share == 1.0  # as every run before round 17 trained
+    assert get_recipe("lens", ["mixup=0.2", "noise_share=0.5"]).card()["mixup"] == 0.2
+    with pytest.raises(CrnnError, match="noise_share must be at least 0 and at most 1"):
+        get_recipe("lens", ["noise_share=1.5"])
+    with pytest.raises(CrnnError, match="mixup and teachers cannot be combined"):
+        get_recipe("lens", ["mixup=0.2", "teachers=a,b"])

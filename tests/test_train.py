@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from tiny_model import ravdess_subset, register_tiny
@@ -89,15 +90,16 @@ def test_time_budget_stops_cleanly(corpus, cache, tmp_path, monkeypatch):
     assert card["training"]["history"][0]["batches"] == 1  # the epoch ended after its first batch
 
 
-def test_lens_recipe_resumes_exactly_with_weight_average_speaker_norm_and_class_mixing(corpus, cache, tmp_path, monkeypatch):
+def test_lens_recipe_resumes_exactly_with_weight_average_speaker_norm_class_mixing_mixup_and_partial_noise(
+        corpus, cache, tmp_path, monkeypatch):
     register_tiny(monkeypatch)
     args = dict(recipe="lens", overrides={"norm": "speaker", "max_epochs": 3, "warmup_epochs": 1, "batch_size": 4,
-                                          "class_mix": 0.5},
-                cache_dir=cache, seed=3)
+                                          "class_mix": 0.5, "mixup": 0.3, "noise_share": 0.5},
+                cache_dir=cache, seed=3, noisy=True)
     straight = train("tiny", corpus, out_dir=tmp_path / "straight", **args)
     assert straight["normalisation"] == {"norm": "speaker"}
     assert straight["training"]["recipe"]["ema"] > 0 and straight["training"]["recipe"]["name"] == "lens"
-    assert straight["training"]["recipe"]["class_mix"] == 0.5
+    assert straight["training"]["recipe"]["class_mix"] == 0.5 and straight["training"]["recipe"]["mixup"] == 0.3
 
     def crash_after_second_epoch(event):
         if event["event"] == "epoch" and event["epoch"] == 2:
@@ -252,7 +254,6 @@ def test_distillation_loss_is_zero_when_the_student_matches_its_teachers_and_pos
 
 def test_a_student_learns_from_teachers_of_its_own_split_and_a_teacher_of_another_split_is_refused(
         corpus, cache, tmp_path, monkeypatch):
-    import numpy as np
 
     from crnn.analysis.distil import teacher_targets
     from crnn.analysis.evaluate import utterance_logits
@@ -287,3 +288,15 @@ def test_a_student_learns_from_teachers_of_its_own_split_and_a_teacher_of_anothe
     with pytest.raises(CrnnError, match="another split"):
         train("tiny", corpus, out_dir=tmp_path / "leaky", teachers=str(tmp_path / "other_split"), **args)
     assert not (tmp_path / "leaky" / "card.json").exists()
+
+
+def test_mixup_mixes_each_clip_with_its_partner_by_one_share():
+    from crnn.analysis.train_loop import _mixup
+
+    x = torch.eye(6)  # (B, L): clip b is a spike at sample b
+    mixed, partner, share = _mixup(x, 0.2, np.random.default_rng(3))
+    assert 0.0 <= share <= 1.0 and sorted(partner.tolist()) == list(range(6))
+    for b in range(6):
+        expected = share * x[b] + (1 - share) * x[partner[b]]
+        assert torch.allclose(mixed[b], expected)
+    assert torch.allclose(mixed.sum(dim=1), torch.ones(6))  # the two shares add up to the whole clip

@@ -22,7 +22,9 @@ floor relative to each utterance's strongest band, so the features do not
 depend on the recording level (:class:`crnn.core.features.LogMel`); the
 default stays the absolute floor every shipped model was trained with. ``teachers`` (checkpoint folders of
 the same split, comma-separated) trains a student on their averaged predictions besides the acted emotions
-(:mod:`crnn.analysis.distil`). Any field can be overridden (``crnn train --set
+(:mod:`crnn.analysis.distil`). ``noise_share`` (round 17) keeps that share of the crops noisy when
+training with noise and the rest clean, multi-condition training; ``mixup`` mixes the waveforms of two clips
+of a batch, whatever their emotions, and their losses by the same weight (Zhang et al., 2018). Any field can be overridden (``crnn train --set
 ema=0``), which is how the ablation runs are made.
 """
 
@@ -62,6 +64,8 @@ class Recipe:
     teachers: str = ""  # checkpoint folders, comma-separated, to distil from (crnn.analysis.distil); "": off
     distil_weight: float = 0.5  # share of the loss that is the teachers' soft targets, when there are teachers
     distil_temperature: float = 2.0  # softmax temperature of teachers and student in that share
+    noise_share: float = 1.0  # with noise training, the share of training crops mixed with noise (the rest stay clean)
+    mixup: float = 0.0  # mixup between any two clips of a batch, weight ~ Beta(this, this); 0: off
 
     def card(self) -> dict:
         return {**asdict(self), "speed": list(self.speed)}
@@ -115,7 +119,8 @@ LIMITS = {"lr": (0.0, 1.0, False), "weight_decay": (0.0, 1.0, True), "batch_size
           "warmup_epochs": (0, 10_000, True), "max_epochs": (1, 10_000, True), "min_epochs": (0, 10_000, True),
           "patience": (1, 10_000, True), "crop_seconds": (0.25, 600.0, True), "gain_db": (0.0, 30.0, True),
           "label_smoothing": (0.0, 0.99, True), "ema": (0.0, 0.99999, True), "class_mix": (0.0, 1.0, True),
-          "distil_weight": (0.0, 1.0, True), "distil_temperature": (0.0, 100.0, False)}
+          "distil_weight": (0.0, 1.0, True), "distil_temperature": (0.0, 100.0, False),
+          "noise_share": (0.0, 1.0, True), "mixup": (0.0, 10.0, True)}
 SPEED_LIMITS = (0.5, 2.0)  # × the recording's speed
 
 
@@ -131,6 +136,8 @@ def _check(recipe: Recipe) -> None:
         if not (math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi):
             low = f"at least {lo:g}" if closed else f"above {lo:g}"
             raise CrnnError(f"recipe setting {key} must be {low} and at most {hi:g}, not {value:g}")
+    if recipe.mixup > 0 and teacher_folders(recipe.teachers):
+        raise CrnnError("recipe settings mixup and teachers cannot be combined; set one of them")
     lo, hi = SPEED_LIMITS
     if not all(math.isfinite(v) and lo <= v <= hi for v in recipe.speed):
         raise CrnnError(f"recipe setting speed takes factors from {lo:g} to {hi:g}, not {', '.join(f'{v:g}' for v in recipe.speed)}")

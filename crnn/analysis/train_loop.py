@@ -127,30 +127,29 @@ def _mixed_with_class_partner(data: TrainData, i: int, wave: np.ndarray, most: f
     return mix_within_class(wave, partner, float(rng.uniform(0, most)), rng)
 
 
+def _mixup(x: torch.Tensor, alpha: float, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The batch mixed with itself in another order (mixup, Zhang et al., 2018): (mixed (B, L), partners, share).
+
+    One share ~ Beta(alpha, alpha) for the batch; each clip keeps ``share`` of itself and takes the rest from its
+    partner, and the loss is mixed the same way.
+    """
+    share = float(rng.beta(alpha, alpha))
+    partner = torch.from_numpy(rng.permutation(len(x))).to(x.device)
+    return share * x + (1 - share) * x[partner], partner, share
+
+
 def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Generator) -> float:
     data, recipe = run.data, run.recipe
     waves = [speed_perturb(data.train_waves[i], speeds[i]) for i in index]
     if recipe.class_mix > 0:
         waves = [_mixed_with_class_partner(data, i, wave, recipe.class_mix, rng) for i, wave in zip(index, waves)]
-    x = crop_batch(waves, rng, recipe.crop_seconds, run.noise, recipe.gain_db).to(run.device)  # (B, L)
+    x = crop_batch(waves, rng, recipe.crop_seconds, run.noise, recipe.gain_db, recipe.noise_share).to(run.device)  # (B, L)
     rows = torch.from_numpy(np.asarray(index))
-    targets = data.train_targets[rows].to(run.device)
     refs = None
     if run.speaker_refs is not None:
         refs = stacked_references(run.speaker_refs, [data.train_speakers[i] for i in index])
     with run.model.frontend.reference(*refs) if refs is not None else contextlib.nullcontext():
-        if data.train_scores is not None and getattr(run.model, "regressor", None) is not None:
-            outputs = run.model.module_outputs(x)  # paper 002: cross-entropy plus the concordance loss
-            loss = run.loss_fn(outputs["logits"], targets) + models.concordance_loss(
-                outputs["arousal_valence"], data.train_scores[rows].to(run.device)
-            )
-        elif run.soft_targets is not None:
-            logits = run.net(x)  # (B, K)
-            weight, temperature = recipe.distil_weight, recipe.distil_temperature
-            soft = run.soft_targets[rows].to(run.device)
-            loss = (1 - weight) * run.loss_fn(logits, targets) + weight * distillation_loss(logits, soft, temperature)
-        else:
-            loss = run.loss_fn(run.net(x), targets)
+        loss = _loss(run, x, rows, rng)
     for group in run.optimizer.param_groups:
         group["lr"] = learning_rate(recipe, run.record["step"], run.fingerprint["steps_per_epoch"])
     run.optimizer.zero_grad(set_to_none=True)
@@ -160,6 +159,27 @@ def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Gener
     if run.average is not None:
         run.average.update(run.model)
     return loss.item()
+
+
+def _loss(run: Run, x: torch.Tensor, rows: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """The training loss of the batch ``x`` (B, L) of training clips ``rows``, by the recipe."""
+    data, recipe = run.data, run.recipe
+    targets = data.train_targets[rows].to(run.device)
+    if data.train_scores is not None and getattr(run.model, "regressor", None) is not None:
+        outputs = run.model.module_outputs(x)  # paper 002: cross-entropy plus the concordance loss
+        return run.loss_fn(outputs["logits"], targets) + models.concordance_loss(
+            outputs["arousal_valence"], data.train_scores[rows].to(run.device)
+        )
+    if run.soft_targets is not None:
+        logits = run.net(x)  # (B, K)
+        weight, temperature = recipe.distil_weight, recipe.distil_temperature
+        soft = run.soft_targets[rows].to(run.device)
+        return (1 - weight) * run.loss_fn(logits, targets) + weight * distillation_loss(logits, soft, temperature)
+    if recipe.mixup > 0:
+        x, partner, share = _mixup(x, recipe.mixup, rng)
+        logits = run.net(x)  # (B, K)
+        return share * run.loss_fn(logits, targets) + (1 - share) * run.loss_fn(logits, targets[partner])
+    return run.loss_fn(run.net(x), targets)
 
 
 def _train_epoch(run: Run, epoch: int) -> tuple[list[float], bool]:

@@ -175,12 +175,14 @@ def crop_batch(
     max_seconds: float = CROP_SECONDS,
     noise: NoiseSource | None = None,
     gain_db: float = 0.0,
+    noise_share: float = 1.0,
 ) -> torch.Tensor:
     """A training batch (B, L): a random crop of the same length from each wave.
 
     L is the shorter of ``max_seconds`` and the shortest wave in the batch, so
     no clip is padded. With ``noise``, each crop is mixed with a fresh noise
-    draw at an SNR uniform in [−10, 15] dB (paper 001 Sec. 5.2). ``gain_db``
+    draw at an SNR uniform in [−10, 15] dB (paper 001 Sec. 5.2); with ``noise_share``
+    below 1, only that share of the crops, drawn at random, and the others stay clean. ``gain_db``
     > 0 scales each crop by a random gain uniform in ±``gain_db`` dB.
     """
     max_len = int(round(max_seconds * SAMPLE_RATE))
@@ -189,7 +191,7 @@ def crop_batch(
     for b, wave in enumerate(waves):
         start = int(rng.integers(0, len(wave) - length + 1))
         wave = wave[start : start + length]
-        if noise is not None:
+        if noise is not None and (noise_share >= 1.0 or rng.random() < noise_share):  # no draw at 1: older runs replay
             wave, _ = noise.corrupt(wave, rng)
         if gain_db > 0:
             wave = wave * np.float32(10 ** (rng.uniform(-gain_db, gain_db) / 20))

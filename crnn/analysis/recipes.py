@@ -24,8 +24,8 @@ default stays the absolute floor every shipped model was trained with. ``teacher
 the same split, comma-separated) trains a student on their averaged predictions besides the acted emotions
 (:mod:`crnn.analysis.distil`). ``noise_share`` (round 17) keeps that share of the crops noisy when
 training with noise and the rest clean, multi-condition training; ``mixup`` mixes the waveforms of two clips
-of a batch, whatever their emotions, and their losses by the same weight (Zhang et al., 2018). Any field can be overridden (``crnn train --set
-ema=0``), which is how the ablation runs are made.
+of a batch, whatever their emotions, and their losses by the same weight (Zhang et al., 2018). Any field
+can be overridden (``crnn train --set ema=0``), which is how the ablation runs are made.
 """
 
 from __future__ import annotations

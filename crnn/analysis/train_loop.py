@@ -143,7 +143,8 @@ def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Gener
     waves = [speed_perturb(data.train_waves[i], speeds[i]) for i in index]
     if recipe.class_mix > 0:
         waves = [_mixed_with_class_partner(data, i, wave, recipe.class_mix, rng) for i, wave in zip(index, waves)]
-    x = crop_batch(waves, rng, recipe.crop_seconds, run.noise, recipe.gain_db, recipe.noise_share).to(run.device)  # (B, L)
+    x = crop_batch(waves, rng, recipe.crop_seconds, run.noise, recipe.gain_db, recipe.noise_share)  # (B, L)
+    x = x.to(run.device)
     rows = torch.from_numpy(np.asarray(index))
     refs = None
     if run.speaker_refs is not None:

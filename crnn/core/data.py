@@ -182,7 +182,7 @@ def crop_batch(
     L is the shorter of ``max_seconds`` and the shortest wave in the batch, so
     no clip is padded. With ``noise``, each crop is mixed with a fresh noise
     draw at an SNR uniform in [−10, 15] dB (paper 001 Sec. 5.2); with ``noise_share``
-    below 1, only that share of the crops, drawn at random, and the others stay clean. ``gain_db``
+    below 1, each crop is mixed with that probability and otherwise stays clean. ``gain_db``
     > 0 scales each crop by a random gain uniform in ±``gain_db`` dB.
     """
     max_len = int(round(max_seconds * SAMPLE_RATE))

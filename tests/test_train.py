@@ -1,6 +1,7 @@
 """Training on a few RAVDESS files: it runs, is seeded, resumes after a crash, honours a time budget."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -254,7 +255,6 @@ def test_distillation_loss_is_zero_when_the_student_matches_its_teachers_and_pos
 
 def test_a_student_learns_from_teachers_of_its_own_split_and_a_teacher_of_another_split_is_refused(
         corpus, cache, tmp_path, monkeypatch):
-
     from crnn.analysis.distil import teacher_targets
     from crnn.analysis.evaluate import utterance_logits
     from crnn.analysis.train_data import load_train_data
@@ -278,8 +278,6 @@ def test_a_student_learns_from_teachers_of_its_own_split_and_a_teacher_of_anothe
     targets = teacher_targets([str(tmp_path / "teacher")], data.train_waves, data.train_speakers, data.labels,
                               data.speakers, 2.0)
     assert torch.allclose(targets, expected, atol=1e-6) and np.allclose(targets.sum(1).numpy(), 1.0)
-
-    import shutil
 
     shutil.copytree(tmp_path / "teacher", tmp_path / "other_split")  # as if it had tested on a training speaker
     split = teacher["split"]

@@ -65,7 +65,7 @@ class Recipe:
     distil_weight: float = 0.5  # share of the loss that is the teachers' soft targets, when there are teachers
     distil_temperature: float = 2.0  # softmax temperature of teachers and student in that share
     noise_share: float = 1.0  # with noise training, the share of training crops mixed with noise (the rest stay clean)
-    mixup: float = 0.0  # mixup between any two clips of a batch, weight ~ Beta(this, this); 0: off
+    mixup: float = 0.0  # mixup of two clips of a batch, share ~ Beta(this, this); 0: off (not for paper 002's A/V head)
 
     def card(self) -> dict:
         return {**asdict(self), "speed": list(self.speed)}

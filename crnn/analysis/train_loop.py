@@ -163,7 +163,11 @@ def _step(run: Run, index: np.ndarray, speeds: list[float], rng: np.random.Gener
 
 
 def _loss(run: Run, x: torch.Tensor, rows: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """The training loss of the batch ``x`` (B, L) of training clips ``rows``, by the recipe."""
+    """The training loss of the batch ``x`` (B, L) of training clips ``rows``, by the recipe.
+
+    Mixup applies to the emotion loss alone: a model trained with paper 002's arousal/valence head on a corpus
+    that has those scores trains unmixed, and the recipe refuses mixup together with teachers.
+    """
     data, recipe = run.data, run.recipe
     targets = data.train_targets[rows].to(run.device)
     if data.train_scores is not None and getattr(run.model, "regressor", None) is not None:
